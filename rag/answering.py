@@ -1,0 +1,117 @@
+"""From a question (and chat history) to a cited, checked Answer, streamed."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+from . import guards
+from .citations import best_sentence, parse_citations
+from .generation import Generator
+from .prompts import REFUSAL_MARKER, Prompts
+from .results import Answer, Hit
+
+History = Sequence[tuple[str, str]]
+
+
+def condense_question(generator: Generator, prompts: Prompts, question: str, history: History) -> str:
+    """Rewrite a follow-up ('and what did he say about Iran?') into a standalone question."""
+    if not history:
+        return question
+    reply = "".join(generator.stream(prompts.condense_messages(question, history), max_tokens=64, temperature=0.0))
+    line = next((ln.strip() for ln in reply.splitlines() if ln.strip()), "")
+    line = re.sub(r"^(standalone question:|question:)\s*", "", line, flags=re.I).strip().strip('"“”')
+    return line if 3 <= len(line) <= 300 else question
+
+
+def _refusal(question: str, hits: Sequence[Hit], prompts: Prompts, note: str, **extra: object) -> Answer:
+    return Answer(question=question, text=prompts.refusal, citations=[], sources=list(hits), refused=True, notes=[note], **extra)  # type: ignore[arg-type]
+
+
+def finish_answer(
+    question: str,
+    raw: str,
+    hits: Sequence[Hit],
+    prompts: Prompts,
+    article_text: Callable[[str], str | None],
+) -> Answer:
+    """Turn the model's raw reply into an Answer, applying the guards in :mod:`rag.guards`."""
+    texts = {h.article.id: article_text(h.article.id) or "" for h in hits}
+    notes: list[str] = []
+    if guards.is_refusal(raw):
+        return _refusal(question, hits, prompts, "the model found no answer in the sources", raw_text=raw)
+    parsed = parse_citations(raw, hits, texts)
+    invalid = parsed.invalid
+    if invalid:
+        notes.append(f"dropped citations to sources that were not given: {invalid}")
+    text = parsed.text
+    if not guards.has_words(text):
+        # A bare "[3]": answer with the cited (or best) passage's most relevant sentence instead.
+        n = parsed.citations[0].n if parsed.citations else 1
+        quote, _, _ = best_sentence(hits[n - 1], None, question)
+        text = f"{quote} [{n}]"
+        notes.append("the model answered without words; the answer quotes the cited passage")
+    elif not parsed.citations:
+        cited = guards.add_missing_citations(text, hits)
+        if cited is None:
+            return _refusal(question, hits, prompts, "the answer was not supported by any source", raw_text=raw)
+        text = cited
+        notes.append("the model gave no citations; they were added where the answer matches a source")
+    parsed = parse_citations(text, hits, texts)
+    return Answer(
+        question=question,
+        text=parsed.text,
+        citations=parsed.citations,
+        sources=list(hits),
+        invalid_citations=invalid,
+        raw_text=raw,
+        notes=notes,
+    )
+
+
+def stream_answer(
+    question: str,
+    retrieved: Sequence[Hit],
+    hits: Sequence[Hit],
+    generator: Generator,
+    prompts: Prompts,
+    article_text: Callable[[str], str | None],
+    max_tokens: int,
+    temperature: float,
+) -> Iterator[str | Answer]:
+    """Yield reply pieces as the model writes them, then the final :class:`Answer`.
+
+    ``retrieved`` are the chunks found for the question; ``hits`` the passages (sentences
+    selected from them, or the chunks themselves) that the model sees as numbered sources.
+
+    The streamed pieces are the model's raw words; the final Answer is the checked version
+    (citations normalised, refusals and bare citations handled), which callers should display.
+    """
+    started = time.perf_counter()
+    if not hits:
+        yield _refusal(question, hits, prompts, "no passage was retrieved (empty index or date range)")
+        return
+    missing = guards.uncovered_terms(question, retrieved)
+    if missing:
+        yield _refusal(question, hits, prompts, f"no retrieved passage mentions: {', '.join(missing)}")
+        return
+    raw = ""
+    held = ""
+    first_token = None
+    for piece in generator.stream(prompts.answer_messages(question, hits), max_tokens=max_tokens, temperature=temperature):
+        if first_token is None:
+            first_token = time.perf_counter() - started
+        raw += piece
+        # Hold back what may be the start of the refusal marker rather than show it.
+        if REFUSAL_MARKER.startswith(raw.strip().upper()):
+            held += piece
+            continue
+        if held:
+            piece, held = held + piece, ""
+        yield piece
+    answer = finish_answer(question, raw, hits, prompts, article_text)
+    answer.model = generator.name
+    answer.timings["first_token_s"] = first_token if first_token is not None else float("nan")
+    answer.timings["generation_s"] = time.perf_counter() - started
+    yield answer

@@ -1,0 +1,224 @@
+"""The public facade. The CLI, the browser app and evaluation scripts all go through ``RAG``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from . import retrieval
+from .answering import History, condense_question, stream_answer
+from .config import Settings
+from .embedding import Embedder, load_embedder
+from .errors import RagError
+from .evidence import select_evidence
+from .generation import Generator, LlamaCppGenerator
+from .ingest import Progress, ingest
+from .models import resolve_llm
+from .prompts import Prompts
+from .results import Answer, ArticleInfo, Hit, IngestReport
+from .store import Store
+
+log = logging.getLogger(__name__)
+DateLike = date | str | None
+
+
+def _as_date(value: DateLike, name: str) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise RagError(f"{name}={value!r} is not a date; use YYYY-MM-DD") from None
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    directory: Path
+    articles: int
+    chunks: int
+    embedder: str
+    dim: int
+    chunk_tokens: int
+    chunk_overlap_tokens: int
+    llm: str
+    llm_loaded: bool
+
+
+class RAG:
+    """Question answering over an index of news articles.
+
+    >>> rag = RAG.open("index/")                    # builds from seeds/ when new and empty
+    >>> rag.add(["more-articles/"]).summary()
+    >>> answer = rag.ask("What did Türkiye propose?")
+    >>> answer.text, answer.citations[0].quote
+    """
+
+    def __init__(self, settings: Settings, store: Store, embedder: Embedder, generator: Generator | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.prompts = Prompts(settings.prompts_dir)
+        self._generator = generator
+        self._generator_lock = threading.Lock()
+
+    # ------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        llm: Generator | str | None = None,
+        seed: bool = True,
+        progress: Progress | None = None,
+    ) -> RAG:
+        """Open (or create) the index at ``index_dir``.
+
+        ``llm`` is a bundled model name, a .gguf path or a :class:`Generator`; it is loaded on first
+        use. A new, empty index is filled from ``settings.seeds_dir`` unless ``seed=False``.
+        """
+        settings = settings or Settings()
+        if index_dir is not None:
+            settings = settings.model_copy(update={"index_dir": Path(index_dir)})
+        if isinstance(llm, str):
+            settings = settings.model_copy(update={"llm": llm})
+        embedder = embedder or load_embedder(settings.embedder, settings.embed_batch_size)
+        from .chunking import ChunkerSettings
+
+        store = Store.open(
+            settings.resolved_index_dir(),
+            embedder.name,
+            embedder.dim,
+            ChunkerSettings(settings.chunk_tokens, settings.chunk_overlap_tokens),
+        )
+        rag = cls(settings, store, embedder, llm if isinstance(llm, Generator) else None)
+        if seed and settings.seeds_dir and store.counts()[0] == 0:
+            report = rag.add([settings.seeds_dir], progress=progress)
+            log.info("indexed the seed articles: %s", report.summary())
+        return rag
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> RAG:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def generator(self) -> Generator:
+        """The answering model, loaded on first use and shared by every caller."""
+        if self._generator is None:
+            with self._generator_lock:
+                if self._generator is None:
+                    path = resolve_llm(self.settings.llm, self.settings.cache_dir)
+                    self._generator = LlamaCppGenerator(
+                        self.settings.llm, path, n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads, seed=self.settings.seed
+                    )
+        return self._generator
+
+    # ------------------------------------------------------------ articles
+
+    def add(self, paths: Iterable[str | Path] | str | Path, progress: Progress | None = None) -> IngestReport:
+        """Index files and directories (recursively). Bad files are reported, never fatal;
+        content already indexed is skipped; a changed article replaces its old version."""
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        return ingest(paths, self.store, self.embedder, self.settings.max_file_bytes, progress)
+
+    def remove(self, refs: str | Sequence[str]) -> list[str]:
+        """Remove articles by id (or id prefix, URL, or the file path they came from).
+        Returns the removed ids; raises when a reference matches nothing."""
+        if isinstance(refs, str):
+            refs = [refs]
+        ids: list[str] = []
+        for ref in refs:
+            found = self.store.find_articles(ref)
+            if not found:
+                raise RagError(f"no indexed article matches '{ref}' (see `rag info --articles` for ids)")
+            ids.extend(found)
+        ids = list(dict.fromkeys(ids))
+        self.store.commit(remove=ids)
+        return ids
+
+    def articles(self) -> list[ArticleInfo]:
+        return self.store.articles()
+
+    def article_text(self, article_id: str) -> str | None:
+        return self.store.article_text(article_id)
+
+    def info(self) -> IndexInfo:
+        n_articles, n_chunks = self.store.counts()
+        m = self.store.manifest
+        loaded = bool(getattr(self._generator, "loaded", self._generator is not None))
+        return IndexInfo(self.store.directory, n_articles, n_chunks, m.embedder, m.dim, m.chunk_tokens, m.chunk_overlap_tokens, self.settings.llm, loaded)
+
+    # ------------------------------------------------------------ questions
+
+    def search(self, query: str, k: int | None = None, since: DateLike = None, until: DateLike = None) -> list[Hit]:
+        """The ``k`` passages most relevant to ``query``, best first, with scores and metadata."""
+        if not query.strip():
+            raise RagError("the query is empty")
+        return retrieval.search(
+            self.store, self.embedder, query, k or self.settings.top_k, _as_date(since, "since"), _as_date(until, "until")
+        )
+
+    def stream(
+        self,
+        question: str,
+        history: History | None = None,
+        k: int | None = None,
+        since: DateLike = None,
+        until: DateLike = None,
+    ) -> Iterator[str | Answer]:
+        """Answer ``question``: yields the reply's pieces as they are generated, then the final
+        :class:`Answer` (checked, with citations) as the last item. ``history`` is a list of
+        (user, assistant) turns; a follow-up is rewritten into a standalone question first."""
+        if not question.strip():
+            raise RagError("the question is empty")
+        started = time.perf_counter()
+        standalone = condense_question(self.generator, self.prompts, question, history or [])
+        retrieved = self.search(standalone, k, since, until)
+        if self.settings.evidence == "sentences":
+            sources = select_evidence(standalone, retrieved, self.embedder, self.settings.context_tokens)
+        else:
+            sources = retrieval.fit_budget(retrieved, self.settings.context_tokens, self.embedder.count_tokens)
+        retrieval_s = time.perf_counter() - started
+        for event in stream_answer(
+            standalone, retrieved, sources, self.generator, self.prompts, self.article_text,
+            self.settings.max_answer_tokens, self.settings.temperature,
+        ):
+            if isinstance(event, Answer):
+                event.question = question
+                event.standalone_question = standalone if standalone != question else None
+                event.model = event.model or self.settings.llm
+                event.timings["retrieval_s"] = retrieval_s
+                event.timings["total_s"] = time.perf_counter() - started
+            yield event
+
+    def ask(
+        self,
+        question: str,
+        history: History | None = None,
+        k: int | None = None,
+        since: DateLike = None,
+        until: DateLike = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the indexed articles, citing them as [n]."""
+        answer = None
+        for event in self.stream(question, history, k, since, until):
+            if isinstance(event, Answer):
+                answer = event
+            elif on_token:
+                on_token(event)
+        assert answer is not None
+        return answer

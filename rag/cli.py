@@ -1,0 +1,248 @@
+"""The ``rag`` command: a thin layer over :class:`rag.RAG`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .api import RAG
+from .config import Settings
+from .errors import RagError
+from .results import Answer, Hit
+
+
+def _settings(index: Path | None, llm: str | None) -> Settings:
+    settings = Settings()
+    updates: dict[str, object] = {}
+    if index is not None:
+        updates["index_dir"] = index
+    if llm is not None:
+        updates["llm"] = llm
+    return settings.model_copy(update=updates)
+
+
+def _open(ctx: click.Context, seed: bool = True, progress: bool = False) -> RAG:
+    settings: Settings = ctx.obj["settings"]
+    bar = _progress_bar("indexing seeds") if progress else None
+    try:
+        return RAG.open(settings=settings, seed=seed, progress=bar)
+    finally:
+        if bar:
+            bar.close()  # type: ignore[attr-defined]
+
+
+class _Bar:
+    """tqdm bar driven by (done, total) callbacks."""
+
+    def __init__(self, desc: str) -> None:
+        self.desc = desc
+        self._bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self._bar is None:
+            if total == 0:
+                return
+            self._bar = tqdm(total=total, desc=self.desc, unit="chunk", file=sys.stderr)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _progress_bar(desc: str) -> _Bar:
+    return _Bar(desc)
+
+
+@click.group()
+@click.option("--index", type=click.Path(path_type=Path), help="Index directory (default: ./index, or RAG_INDEX_DIR).")
+@click.option("--llm", help="Bundled LLM name or .gguf path (default: RAG_LLM or qwen2.5-coder-1.5b-instruct).")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
+@click.pass_context
+def cli(ctx: click.Context, index: Path | None, llm: str | None, verbose: bool) -> None:
+    """Ask questions about news articles; answers cite the passages they come from."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"settings": _settings(index, llm)}
+
+
+@cli.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_context
+def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Index files and directories (.txt .md .html .json .jsonl .rss .atom .xml)."""
+    rag = _open(ctx, seed=False)
+    bar = _progress_bar("embedding")
+    try:
+        report = rag.add(list(paths), progress=bar)
+    finally:
+        bar.close()
+    click.echo(report.summary())
+    for failure in report.failed:
+        click.echo(f"  failed: {failure.path}: {failure.reason}", err=True)
+    if report.failed and not (report.added or report.updated or report.duplicates):
+        sys.exit(1)
+
+
+def _print_sources(hits: list[Hit], cited: set[int] | None = None) -> None:
+    for n, hit in enumerate(hits, start=1):
+        mark = "*" if cited and n in cited else " "
+        click.echo(f"{mark}[{n}] {hit.article.label()}  (score {hit.score:.2f}, id {hit.article.id})")
+
+
+@cli.command("ask")
+@click.argument("question")
+@click.option("-k", type=int, help="Number of passages to retrieve.")
+@click.option("--since", help="Only articles published on or after this date (YYYY-MM-DD).")
+@click.option("--until", help="Only articles published on or before this date (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@click.pass_context
+def ask_cmd(ctx: click.Context, question: str, k: int | None, since: str | None, until: str | None, as_json: bool) -> None:
+    """Answer a question, streaming, then list the sources."""
+    rag = _open(ctx)
+    answer = None
+    streamed = False
+    for event in rag.stream(question, k=k, since=since, until=until):
+        if isinstance(event, Answer):
+            answer = event
+        elif not as_json:
+            click.echo(event, nl=False)
+            streamed = True
+    assert answer is not None
+    if as_json:
+        click.echo(_answer_json(answer))
+        return
+    if streamed:
+        click.echo()
+    if not streamed or answer.text.strip() != answer.raw_text.strip():
+        click.echo(("" if not streamed else "\nChecked answer: ") + answer.text)
+    click.echo("\nSources:")
+    for c in answer.citations:
+        click.echo(f"  [{c.n}] {c.article.label()}\n      “{c.quote}”")
+    if not answer.citations:
+        _print_sources(answer.sources)
+    for note in answer.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+def _answer_json(answer: Answer) -> str:
+    import json
+
+    return json.dumps(
+        {
+            "question": answer.question,
+            "standalone_question": answer.standalone_question,
+            "answer": answer.text,
+            "refused": answer.refused,
+            "citations": [
+                {"n": c.n, "article_id": c.article.id, "title": c.article.title, "quote": c.quote,
+                 "start": c.quote_start, "end": c.quote_end}
+                for c in answer.citations
+            ],
+            "sources": [{"n": n, "article_id": h.article.id, "title": h.article.title, "score": h.score}
+                        for n, h in enumerate(answer.sources, 1)],
+            "notes": answer.notes,
+            "timings": answer.timings,
+        },
+        ensure_ascii=False,
+        indent=2,
+    )
+
+
+@cli.command("search")
+@click.argument("query")
+@click.option("-k", type=int, default=5, show_default=True)
+@click.option("--since")
+@click.option("--until")
+@click.pass_context
+def search_cmd(ctx: click.Context, query: str, k: int, since: str | None, until: str | None) -> None:
+    """Show the passages most relevant to a query."""
+    rag = _open(ctx)
+    hits = rag.search(query, k=k, since=since, until=until)
+    if not hits:
+        click.echo("no passages found")
+    for n, hit in enumerate(hits, start=1):
+        click.echo(f"[{n}] {hit.score:.3f}  {hit.article.label()}  (article {hit.article.id}, chars {hit.start}-{hit.end})")
+        click.echo("    " + hit.text.replace("\n", "\n    "))
+
+
+@cli.command("info")
+@click.option("--articles", "list_articles", is_flag=True, help="List every indexed article.")
+@click.pass_context
+def info_cmd(ctx: click.Context, list_articles: bool) -> None:
+    """What is indexed, and with which models."""
+    from .models import installed_llms
+
+    rag = _open(ctx, seed=False)
+    info = rag.info()
+    click.echo(f"index:     {info.directory}")
+    click.echo(f"articles:  {info.articles}   chunks: {info.chunks}")
+    click.echo(f"embedder:  {info.embedder} (dim {info.dim})")
+    click.echo(f"chunking:  {info.chunk_tokens} tokens, {info.chunk_overlap_tokens} overlap")
+    click.echo(f"llm:       {info.llm}")
+    click.echo(f"installed: {', '.join(installed_llms()) or 'no bundled LLM'}")
+    if list_articles:
+        for a in rag.articles():
+            click.echo(f"  {a.id}  {a.published or '----------'}  {a.chunk_count:3d} chunks  {a.title}  [{a.source or '-'}]")
+
+
+@cli.command("rm")
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_context
+def rm_cmd(ctx: click.Context, refs: tuple[str, ...]) -> None:
+    """Remove articles by id, id prefix, URL or source file path."""
+    rag = _open(ctx, seed=False)
+    removed = rag.remove(list(refs))
+    click.echo(f"removed {len(removed)} article(s): {', '.join(removed)}")
+
+
+@cli.command("chat")
+@click.pass_context
+def chat_cmd(ctx: click.Context) -> None:
+    """Chat in the terminal; follow-up questions use the conversation."""
+    rag = _open(ctx)
+    history: list[tuple[str, str]] = []
+    while True:
+        try:
+            question = click.prompt("you", prompt_suffix="> ")
+        except (EOFError, click.Abort):
+            click.echo()
+            return
+        answer = None
+        for event in rag.stream(question, history=history):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        if answer.standalone_question:
+            click.echo(f"(searching for: {answer.standalone_question})")
+        click.echo(answer.text)
+        for c in answer.citations:
+            click.echo(f"  [{c.n}] {c.article.label()}")
+        history.append((question, answer.text))
+
+
+@cli.command("ui")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None)
+@click.pass_context
+def ui_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Open the browser chat."""
+    from .webapp import launch
+
+    launch(ctx.obj["settings"], host=host, port=port)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except RagError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Typed settings, one place. Every field can be overridden by an ``RAG_*`` environment variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rag"
+
+
+def _default_seeds_dir() -> Path | None:
+    seeds = PROJECT_ROOT / "seeds"
+    return seeds if seeds.is_dir() else None
+
+
+class Settings(BaseSettings):
+    """Settings for the index, the models, retrieval and answering.
+
+    Environment variables use the ``RAG_`` prefix: ``RAG_LLM=smollm2-135m-instruct``,
+    ``RAG_INDEX_DIR=/data/news-index``, ``RAG_TOP_K=6`` …
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    index_dir: Path = Field(Path("index"), description="Where the index lives.")
+    seeds_dir: Path | None = Field(
+        default_factory=_default_seeds_dir,
+        description="Articles indexed automatically when a new, empty index is opened.",
+    )
+    prompts_dir: Path = Field(PROJECT_ROOT / "prompts", description="Prompt templates.")
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Where assembled model files are cached.",
+    )
+
+    llm: str = Field("qwen2.5-coder-1.5b-instruct", description="Bundled LLM name or .gguf path.")
+    embedder: str = Field("all-MiniLM-L6-v2", description="Bundled embedder name or folder.")
+
+    chunk_tokens: int = Field(128, ge=16, le=512, description="Chunk size in embedder tokens.")
+    chunk_overlap_tokens: int = Field(24, ge=0, description="Overlap between chunks, in tokens.")
+    embed_batch_size: int = Field(32, ge=1)
+
+    top_k: int = Field(5, ge=1, le=50, description="Chunks retrieved for a question.")
+    evidence: Literal["sentences", "chunks"] = Field(
+        "sentences", description="Give the model the most relevant sentences, or whole chunks."
+    )
+    context_tokens: int = Field(320, ge=32, description="Token budget for the sources in the prompt.")
+
+    n_ctx: int = Field(4096, ge=512, description="llama.cpp context window.")
+    n_threads: int | None = Field(None, description="llama.cpp threads (default: all cores).")
+    max_answer_tokens: int = Field(256, ge=8)
+    temperature: float = Field(0.1, ge=0.0, le=2.0)
+    seed: int = Field(0, description="Sampling seed, for reproducible answers.")
+
+    max_file_bytes: int = Field(25_000_000, ge=1, description="Larger input files are refused.")
+
+    def resolved_index_dir(self) -> Path:
+        return self.index_dir.expanduser().resolve()

@@ -1,0 +1,103 @@
+"""Typed objects the public API returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """An indexed article's metadata (the text is fetched with ``RAG.article_text``)."""
+
+    id: str
+    title: str
+    source: str | None
+    url: str | None
+    author: str | None
+    published: date | None
+    origin: str
+    chunk_count: int
+    added_at: str
+
+    def label(self) -> str:
+        """'Title — Source, 2023-10-19' for source lists."""
+        parts = [p for p in (self.source, self.published.isoformat() if self.published else None) if p]
+        return f"{self.title} — {', '.join(parts)}" if parts else self.title
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage: ``article`` text from ``start`` to ``end``, with its relevance score."""
+
+    chunk_id: int
+    article: ArticleInfo
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A ``[n]`` in an answer, resolved to the passage it points at and the sentence it quotes."""
+
+    n: int
+    hit: Hit
+    quote: str
+    quote_start: int  # character offsets of the quote in the article text
+    quote_end: int
+
+    @property
+    def article(self) -> ArticleInfo:
+        return self.hit.article
+
+
+@dataclass
+class Answer:
+    """The final answer to a question, with everything needed to show and check it."""
+
+    question: str
+    text: str
+    citations: list[Citation]
+    sources: list[Hit]
+    refused: bool = False
+    standalone_question: str | None = None
+    invalid_citations: list[int] = field(default_factory=list)
+    raw_text: str = ""
+    model: str = ""
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cited_sources(self) -> list[Hit]:
+        seen: dict[int, Hit] = {}
+        for c in self.citations:
+            seen.setdefault(c.n, c.hit)
+        return [seen[n] for n in sorted(seen)]
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    """What ``RAG.add`` did: counts, and a reason for each failure."""
+
+    added: list[str] = field(default_factory=list)  # article ids
+    updated: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # origins skipped as already indexed
+    failed: list[FileFailure] = field(default_factory=list)
+    chunks: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.duplicates)} duplicates skipped, {len(self.failed)} failed, "
+            f"{self.chunks} chunks in {self.seconds:.1f}s"
+        )

@@ -1,0 +1,391 @@
+"""The index on disk: SQLite (articles, chunks, vectors, FTS5) + a FAISS file + a manifest.
+
+SQLite is the source of truth and every change is one SQLite transaction, so a crash leaves
+either the old or the new state. The FAISS file is a derived copy named after the SQLite
+``generation`` it matches (``vectors.<gen>.faiss``, written beside and renamed into place);
+when it is missing or stale after a crash, it is rebuilt from the vectors stored in SQLite.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .articles import Article
+from .chunking import Chunk, ChunkerSettings
+from .errors import IndexCorruptError, IndexMismatchError
+from .results import ArticleInfo, Hit
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+DATABASE = "store.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    source TEXT, url TEXT, author TEXT,
+    published TEXT,
+    origin TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_hash ON articles(content_hash);
+CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(title, text, tokenize='unicode61 remove_diacritics 2');
+"""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    schema_version: int
+    embedder: str
+    dim: int
+    chunk_tokens: int
+    chunk_overlap_tokens: int
+    created_at: str
+
+    @property
+    def chunker(self) -> ChunkerSettings:
+        return ChunkerSettings(self.chunk_tokens, self.chunk_overlap_tokens)
+
+
+@dataclass(frozen=True)
+class ArticleUpdate:
+    """One article to write, with its chunks and their vectors (row i belongs to chunk i)."""
+
+    article: Article
+    chunks: Sequence[Chunk]
+    vectors: np.ndarray
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    """Open with :meth:`Store.open`. Thread-safe; writers in several processes are serialised by a lock file."""
+
+    def __init__(self, directory: Path, manifest: Manifest, db: sqlite3.Connection) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        self._db = db
+        self._lock = threading.RLock()
+        self._index: faiss.IndexIDMap2 | None = None
+        self._generation = -1
+        self._load_vectors()
+
+    # ------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, directory: Path, embedder: str, dim: int, chunker: ChunkerSettings) -> Store:
+        directory.mkdir(parents=True, exist_ok=True)
+        manifest_path = directory / MANIFEST
+        if manifest_path.exists():
+            manifest = cls._read_manifest(manifest_path)
+            if manifest.schema_version != SCHEMA_VERSION:
+                raise IndexMismatchError(
+                    f"index {directory} has schema version {manifest.schema_version}; this version of rag "
+                    f"reads version {SCHEMA_VERSION}. Rebuild it into a new directory with `rag ingest`."
+                )
+            if manifest.embedder != embedder or manifest.dim != dim:
+                raise IndexMismatchError(
+                    f"index {directory} was built with embedder '{manifest.embedder}' (dim {manifest.dim}), "
+                    f"but '{embedder}' (dim {dim}) was asked for. Use RAG_EMBEDDER='{manifest.embedder}', "
+                    "or choose another index directory (RAG_INDEX_DIR / --index) for the new embedder."
+                )
+        else:
+            manifest = Manifest(SCHEMA_VERSION, embedder, dim, chunker.max_tokens, chunker.overlap_tokens, _now())
+            _atomic_write(manifest_path, json.dumps(asdict(manifest), indent=2).encode())
+        try:
+            db = sqlite3.connect(directory / DATABASE, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+        except sqlite3.DatabaseError as e:
+            raise IndexCorruptError(
+                f"{directory / DATABASE} is not a readable index database ({e}). "
+                "Restore it from a backup or rebuild the index into an empty directory."
+            ) from None
+        return cls(directory, manifest, db)
+
+    @staticmethod
+    def _read_manifest(path: Path) -> Manifest:
+        try:
+            data = json.loads(path.read_text())
+            return Manifest(**data)
+        except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as e:
+            raise IndexCorruptError(f"{path} is not a valid index manifest ({e})") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------ FAISS copy
+
+    def _db_generation(self) -> int:
+        return int(self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+
+    def _faiss_path(self, generation: int) -> Path:
+        return self.directory / f"vectors.{generation}.faiss"
+
+    def _load_vectors(self) -> None:
+        """Load the FAISS copy that matches SQLite, or rebuild it from SQLite."""
+        with self._lock:
+            generation = self._db_generation()
+            count = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            path = self._faiss_path(generation)
+            index = None
+            if path.exists():
+                try:
+                    index = faiss.read_index(str(path))
+                except RuntimeError as e:
+                    log.warning("unreadable %s (%s); rebuilding from the database", path.name, e)
+                if index is not None and (index.ntotal != count or index.d != self.manifest.dim):
+                    log.warning("%s disagrees with the database; rebuilding", path.name)
+                    index = None
+            if index is None:
+                index = self._rebuild(generation)
+            self._index = index
+            self._generation = generation
+
+    def _rebuild(self, generation: int) -> faiss.IndexIDMap2:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.manifest.dim))
+        rows = self._db.execute("SELECT id, vector FROM chunks ORDER BY id")
+        while batch := rows.fetchmany(4096):
+            ids = np.array([r[0] for r in batch], dtype=np.int64)
+            vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in batch])
+            if vecs.shape[1] != self.manifest.dim:
+                raise IndexCorruptError(f"stored vectors have dim {vecs.shape[1]}, manifest says {self.manifest.dim}")
+            index.add_with_ids(vecs, ids)
+        if index.ntotal or generation:
+            self._save_faiss(index, generation)
+        return index
+
+    def _save_faiss(self, index: faiss.Index, generation: int) -> None:
+        path = self._faiss_path(generation)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        faiss.write_index(index, str(tmp))
+        with tmp.open("rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(self.directory)
+        for old in self.directory.glob("vectors.*.faiss"):
+            if old != path:
+                old.unlink(missing_ok=True)
+
+    def refresh(self) -> None:
+        """Pick up changes another process committed since we loaded."""
+        with self._lock:
+            if self._db_generation() != self._generation:
+                self._load_vectors()
+
+    # ------------------------------------------------------------ writing
+
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        with self._lock, (self.directory / ".lock").open("a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def commit(self, updates: Sequence[ArticleUpdate] = (), remove: Sequence[str] = ()) -> None:
+        """Write new/changed articles and remove others, all in one transaction."""
+        if not updates and not remove:
+            return
+        with self._write_lock():
+            self.refresh()
+            assert self._index is not None
+            db = self._db
+            replaced_ids = [u.article.id for u in updates] + list(remove)
+            new_ids: list[int] = []
+            new_vecs: list[np.ndarray] = []
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                old_chunk_ids = self._chunk_ids_of(replaced_ids)
+                if old_chunk_ids:
+                    db.executemany("DELETE FROM chunks_fts WHERE rowid=?", [(i,) for i in old_chunk_ids])
+                db.executemany("DELETE FROM articles WHERE id=?", [(a,) for a in replaced_ids])
+                for u in updates:
+                    a = u.article
+                    db.execute(
+                        "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (a.id, a.content_hash, a.title, a.text, a.source, a.url, a.author,
+                         a.published.isoformat() if a.published else None, a.origin, _now()),
+                    )
+                    vecs = np.ascontiguousarray(u.vectors, dtype=np.float32)
+                    for chunk, vec in zip(u.chunks, vecs, strict=True):
+                        cur = db.execute(
+                            "INSERT INTO chunks(article_id, ordinal, start, end, text, vector) VALUES (?,?,?,?,?,?)",
+                            (a.id, chunk.ordinal, chunk.start, chunk.end, chunk.text, vec.tobytes()),
+                        )
+                        chunk_id = int(cur.lastrowid or 0)
+                        db.execute("INSERT INTO chunks_fts(rowid, title, text) VALUES (?,?,?)", (chunk_id, a.title, chunk.text))
+                        new_ids.append(chunk_id)
+                    new_vecs.append(vecs)
+                generation = self._generation + 1
+                db.execute("UPDATE meta SET value=? WHERE key='generation'", (str(generation),))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            # The database is committed; now bring the FAISS copy up to the same generation.
+            if old_chunk_ids:
+                self._index.remove_ids(np.array(old_chunk_ids, dtype=np.int64))
+            if new_ids:
+                self._index.add_with_ids(np.concatenate(new_vecs), np.array(new_ids, dtype=np.int64))
+            self._generation = generation
+            self._save_faiss(self._index, generation)
+
+    def _chunk_ids_of(self, article_ids: Sequence[str]) -> list[int]:
+        ids: list[int] = []
+        for a in article_ids:
+            ids.extend(r[0] for r in self._db.execute("SELECT id FROM chunks WHERE article_id=?", (a,)))
+        return ids
+
+    # ------------------------------------------------------------ reading
+
+    def article_by_hash(self, content_hash: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT id FROM articles WHERE content_hash=?", (content_hash,)).fetchone()
+        return row[0] if row else None
+
+    def article_hash(self, article_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT content_hash FROM articles WHERE id=?", (article_id,)).fetchone()
+        return row[0] if row else None
+
+    _ARTICLE_COLS = "a.id, a.title, a.source, a.url, a.author, a.published, a.origin, a.added_at"
+
+    @staticmethod
+    def _info(row: Sequence[object], chunk_count: int) -> ArticleInfo:
+        published = date.fromisoformat(str(row[5])) if row[5] else None
+        return ArticleInfo(
+            id=str(row[0]), title=str(row[1]), source=row[2], url=row[3], author=row[4],  # type: ignore[arg-type]
+            published=published, origin=str(row[6]), chunk_count=chunk_count, added_at=str(row[7]),
+        )
+
+    def articles(self) -> list[ArticleInfo]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {self._ARTICLE_COLS}, (SELECT count(*) FROM chunks c WHERE c.article_id=a.id) "
+                "FROM articles a ORDER BY a.published DESC, a.title"
+            ).fetchall()
+        return [self._info(r[:8], int(r[8])) for r in rows]
+
+    def article_text(self, article_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT text FROM articles WHERE id=?", (article_id,)).fetchone()
+        return row[0] if row else None
+
+    def find_articles(self, ref: str) -> list[str]:
+        """Article ids matching an id, an id prefix, a URL or an origin path."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM articles WHERE id=? OR url=? OR origin=? OR origin=? OR (length(?)>=6 AND id LIKE ?||'%')",
+                (ref, ref, ref, str(Path(ref).expanduser()), ref, ref),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def counts(self) -> tuple[int, int]:
+        with self._lock:
+            articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
+            chunks = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return int(articles), int(chunks)
+
+    def hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]:
+        """Hits for (chunk id, score) pairs, in the given order."""
+        if not scored:
+            return []
+        with self._lock:
+            ids = [cid for cid, _ in scored]
+            marks = ",".join("?" * len(ids))
+            rows = self._db.execute(
+                f"SELECT c.id, c.ordinal, c.start, c.end, c.text, {self._ARTICLE_COLS}, "
+                "(SELECT count(*) FROM chunks c2 WHERE c2.article_id=a.id) "
+                f"FROM chunks c JOIN articles a ON a.id=c.article_id WHERE c.id IN ({marks})",
+                ids,
+            ).fetchall()
+        by_id = {r[0]: r for r in rows}
+        out = []
+        for cid, score in scored:
+            r = by_id.get(cid)
+            if r is None:
+                continue
+            out.append(Hit(int(r[0]), self._info(r[5:13], int(r[13])), int(r[1]), int(r[2]), int(r[3]), str(r[4]), float(score)))
+        return out
+
+    def chunk_ids_in_range(self, since: date | None, until: date | None) -> np.ndarray:
+        clauses, params = [], []
+        if since:
+            clauses.append("a.published >= ?")
+            params.append(since.isoformat())
+        if until:
+            clauses.append("a.published <= ?")
+            params.append(until.isoformat())
+        where = " AND ".join(clauses) or "1"
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT c.id FROM chunks c JOIN articles a ON a.id=c.article_id WHERE {where}", params
+            ).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def dense_search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        with self._lock:
+            assert self._index is not None
+            if self._index.ntotal == 0 or (allowed is not None and len(allowed) == 0):
+                return []
+            params = None
+            if allowed is not None:
+                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            k = min(k, self._index.ntotal)
+            scores, ids = self._index.search(vector.reshape(1, -1).astype(np.float32), k, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
