@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -15,11 +16,14 @@ from .results import Answer, Hit
 History = Sequence[tuple[str, str]]
 
 
-def condense_question(generator: Generator, prompts: Prompts, question: str, history: History) -> str:
+def condense_question(
+    generator: Generator, prompts: Prompts, question: str, history: History, cancel: threading.Event | None = None
+) -> str:
     """Rewrite a follow-up ('and what did he say about Iran?') into a standalone question."""
     if not history:
         return question
-    reply = "".join(generator.stream(prompts.condense_messages(question, history), max_tokens=64, temperature=0.0))
+    messages = prompts.condense_messages(question, history)
+    reply = "".join(generator.stream(messages, max_tokens=64, temperature=0.0, cancel=cancel))
     line = next((ln.strip() for ln in reply.splitlines() if ln.strip()), "")
     line = re.sub(r"^(standalone question:|question:)\s*", "", line, flags=re.I).strip().strip('"“”')
     return line if 3 <= len(line) <= 300 else question
@@ -79,6 +83,7 @@ def stream_answer(
     article_text: Callable[[str], str | None],
     max_tokens: int,
     temperature: float,
+    cancel: threading.Event | None = None,
 ) -> Iterator[str | Answer]:
     """Yield reply pieces as the model writes them, then the final :class:`Answer`.
 
@@ -99,7 +104,8 @@ def stream_answer(
     raw = ""
     held = ""
     first_token = None
-    for piece in generator.stream(prompts.answer_messages(question, hits), max_tokens=max_tokens, temperature=temperature):
+    messages = prompts.answer_messages(question, hits)
+    for piece in generator.stream(messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel):
         if first_token is None:
             first_token = time.perf_counter() - started
         raw += piece

@@ -63,7 +63,9 @@ class RAG:
         self.store = store
         self.embedder = embedder
         self.prompts = Prompts(settings.prompts_dir)
-        self._generator = generator
+        self._generators: dict[str, Generator] = {}
+        if generator is not None:
+            self._generators[settings.llm] = generator
         self._generator_lock = threading.Lock()
 
     # ------------------------------------------------------------ lifecycle
@@ -115,15 +117,30 @@ class RAG:
 
     @property
     def generator(self) -> Generator:
-        """The answering model, loaded on first use and shared by every caller."""
-        if self._generator is None:
-            with self._generator_lock:
-                if self._generator is None:
-                    path = resolve_llm(self.settings.llm, self.settings.cache_dir)
-                    self._generator = LlamaCppGenerator(
-                        self.settings.llm, path, n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads, seed=self.settings.seed
-                    )
-        return self._generator
+        """The default answering model (``settings.llm``), loaded on first use, shared by every caller."""
+        return self.generator_for(None)
+
+    def generator_for(self, llm: str | None) -> Generator:
+        """The generator for a bundled model name or .gguf path; one instance per model, shared."""
+        name = llm or self.settings.llm
+        with self._generator_lock:
+            if name not in self._generators:
+                path = resolve_llm(name, self.settings.cache_dir)
+                self._generators[name] = LlamaCppGenerator(
+                    name, path, n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads, seed=self.settings.seed
+                )
+            return self._generators[name]
+
+    def preload(self, llm: str | None = None) -> threading.Thread:
+        """Load a model in a background thread (so a UI is usable while it loads)."""
+        generator = self.generator_for(llm)
+        thread = threading.Thread(target=getattr(generator, "load", lambda: None), daemon=True, name="rag-model-load")
+        thread.start()
+        return thread
+
+    def model_ready(self, llm: str | None = None) -> bool:
+        generator = self._generators.get(llm or self.settings.llm)
+        return generator is not None and bool(getattr(generator, "loaded", True))
 
     # ------------------------------------------------------------ articles
 
@@ -149,8 +166,17 @@ class RAG:
         self.store.commit(remove=ids)
         return ids
 
-    def articles(self) -> list[ArticleInfo]:
-        return self.store.articles()
+    def articles(self, search: str | None = None) -> list[ArticleInfo]:
+        """Indexed articles, newest first; ``search`` keeps those whose title, source,
+        author or id contains it (case-insensitive)."""
+        articles = self.store.articles()
+        if search and search.strip():
+            needle = search.strip().casefold()
+            articles = [
+                a for a in articles
+                if any(needle in (v or "").casefold() for v in (a.title, a.source, a.author, a.id, a.url))
+            ]
+        return articles
 
     def article_text(self, article_id: str) -> str | None:
         return self.store.article_text(article_id)
@@ -158,8 +184,10 @@ class RAG:
     def info(self) -> IndexInfo:
         n_articles, n_chunks = self.store.counts()
         m = self.store.manifest
-        loaded = bool(getattr(self._generator, "loaded", self._generator is not None))
-        return IndexInfo(self.store.directory, n_articles, n_chunks, m.embedder, m.dim, m.chunk_tokens, m.chunk_overlap_tokens, self.settings.llm, loaded)
+        return IndexInfo(
+            self.store.directory, n_articles, n_chunks, m.embedder, m.dim, m.chunk_tokens, m.chunk_overlap_tokens,
+            self.settings.llm, self.model_ready(),
+        )
 
     # ------------------------------------------------------------ questions
 
@@ -178,14 +206,19 @@ class RAG:
         k: int | None = None,
         since: DateLike = None,
         until: DateLike = None,
+        llm: str | None = None,
+        cancel: threading.Event | None = None,
     ) -> Iterator[str | Answer]:
         """Answer ``question``: yields the reply's pieces as they are generated, then the final
         :class:`Answer` (checked, with citations) as the last item. ``history`` is a list of
-        (user, assistant) turns; a follow-up is rewritten into a standalone question first."""
+        (user, assistant) turns; a follow-up is rewritten into a standalone question first.
+        ``llm`` picks another model than ``settings.llm`` for this question; setting ``cancel``
+        stops the generation at the next token (the final Answer then holds what was written)."""
         if not question.strip():
             raise RagError("the question is empty")
         started = time.perf_counter()
-        standalone = condense_question(self.generator, self.prompts, question, history or [])
+        generator = self.generator_for(llm)
+        standalone = condense_question(generator, self.prompts, question, history or [], cancel)
         retrieved = self.search(standalone, k, since, until)
         if self.settings.evidence == "sentences":
             sources = select_evidence(standalone, retrieved, self.embedder, self.settings.context_tokens)
@@ -193,13 +226,13 @@ class RAG:
             sources = retrieval.fit_budget(retrieved, self.settings.context_tokens, self.embedder.count_tokens)
         retrieval_s = time.perf_counter() - started
         for event in stream_answer(
-            standalone, retrieved, sources, self.generator, self.prompts, self.article_text,
-            self.settings.max_answer_tokens, self.settings.temperature,
+            standalone, retrieved, sources, generator, self.prompts, self.article_text,
+            self.settings.max_answer_tokens, self.settings.temperature, cancel,
         ):
             if isinstance(event, Answer):
                 event.question = question
                 event.standalone_question = standalone if standalone != question else None
-                event.model = event.model or self.settings.llm
+                event.model = generator.name
                 event.timings["retrieval_s"] = retrieval_s
                 event.timings["total_s"] = time.perf_counter() - started
             yield event
@@ -211,11 +244,12 @@ class RAG:
         k: int | None = None,
         since: DateLike = None,
         until: DateLike = None,
+        llm: str | None = None,
         on_token: Callable[[str], None] | None = None,
     ) -> Answer:
-        """Answer ``question`` from the indexed articles, citing them as [n]."""
+        """Answer ``question`` from the indexed articles, citing them as [n] (see :meth:`stream`)."""
         answer = None
-        for event in self.stream(question, history, k, since, until):
+        for event in self.stream(question, history, k, since, until, llm):
             if isinstance(event, Answer):
                 answer = event
             elif on_token:

@@ -132,25 +132,7 @@ def ask_cmd(ctx: click.Context, question: str, k: int | None, since: str | None,
 def _answer_json(answer: Answer) -> str:
     import json
 
-    return json.dumps(
-        {
-            "question": answer.question,
-            "standalone_question": answer.standalone_question,
-            "answer": answer.text,
-            "refused": answer.refused,
-            "citations": [
-                {"n": c.n, "article_id": c.article.id, "title": c.article.title, "quote": c.quote,
-                 "start": c.quote_start, "end": c.quote_end}
-                for c in answer.citations
-            ],
-            "sources": [{"n": n, "article_id": h.article.id, "title": h.article.title, "score": h.score}
-                        for n, h in enumerate(answer.sources, 1)],
-            "notes": answer.notes,
-            "timings": answer.timings,
-        },
-        ensure_ascii=False,
-        indent=2,
-    )
+    return json.dumps(answer.to_dict(), ensure_ascii=False, indent=2)
 
 
 @cli.command("search")

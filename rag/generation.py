@@ -7,6 +7,7 @@ One loaded llama.cpp model serves every caller; a lock serialises access to it, 
 from __future__ import annotations
 
 import os
+import queue
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -14,14 +15,17 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 Message = dict[str, str]
+_END = object()
 
 
 @runtime_checkable
 class Generator(Protocol):
     name: str
 
-    def stream(self, messages: Sequence[Message], *, max_tokens: int, temperature: float) -> Iterator[str]:
-        """Yield pieces of the assistant's reply as they are produced."""
+    def stream(
+        self, messages: Sequence[Message], *, max_tokens: int, temperature: float, cancel: threading.Event | None = None
+    ) -> Iterator[str]:
+        """Yield pieces of the assistant's reply as they are produced; stop early once ``cancel`` is set."""
         ...
 
 
@@ -62,22 +66,42 @@ class LlamaCppGenerator:
         llm = self.load()
         return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def stream(self, messages: Sequence[Message], *, max_tokens: int, temperature: float) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[Message], *, max_tokens: int, temperature: float, cancel: threading.Event | None = None
+    ) -> Iterator[str]:
+        # The model runs in its own thread and hands pieces over a queue, so the lock is held
+        # only while generating: a consumer that stops reading (a closed browser tab, a Stop
+        # button) ends the generation at the next token instead of holding the model forever.
         llm = self.load()
-        with self._lock:
-            chunks = llm.create_chat_completion(
-                messages=list(messages),
-                max_tokens=max_tokens,
-                temperature=temperature,
-                top_p=0.9,
-                repeat_penalty=1.05,
-                seed=self.seed,
-                stream=True,
-            )
-            for chunk in chunks:
-                piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
-                if piece:
-                    yield piece
+        pieces: queue.Queue[object] = queue.Queue()
+        gone = threading.Event()
+
+        def produce() -> None:
+            try:
+                with self._lock:
+                    chunks = llm.create_chat_completion(
+                        messages=list(messages), max_tokens=max_tokens, temperature=temperature,
+                        top_p=0.9, repeat_penalty=1.05, seed=self.seed, stream=True,
+                    )
+                    for chunk in chunks:
+                        if gone.is_set() or (cancel is not None and cancel.is_set()):
+                            break
+                        piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
+                        if piece:
+                            pieces.put(piece)
+            except Exception as e:  # handed to the consumer
+                pieces.put(e)
+            finally:
+                pieces.put(_END)
+
+        threading.Thread(target=produce, daemon=True, name="llama-generate").start()
+        try:
+            while (item := pieces.get()) is not _END:
+                if isinstance(item, Exception):
+                    raise item
+                yield str(item)
+        finally:
+            gone.set()
 
 
 class ExtractiveFakeGenerator:
@@ -89,7 +113,9 @@ class ExtractiveFakeGenerator:
     def __init__(self) -> None:
         self.calls: list[list[Message]] = []
 
-    def stream(self, messages: Sequence[Message], *, max_tokens: int, temperature: float) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[Message], *, max_tokens: int, temperature: float, cancel: threading.Event | None = None
+    ) -> Iterator[str]:
         self.calls.append(list(messages))
         content = messages[-1]["content"]
         if content.startswith("Rewrite the last question"):
@@ -105,4 +131,6 @@ class ExtractiveFakeGenerator:
                     best, best_score = f"{sentence.strip()} [{m.group(1)}]", score
         text = best if best else "NOT IN SOURCES"
         for word in re.findall(r"\S+\s*", text):
+            if cancel is not None and cancel.is_set():
+                return
             yield word

@@ -3,6 +3,7 @@ distributed engine can map them over batches later: load -> dedup -> chunk -> em
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,11 @@ def embed(items: Sequence[tuple[Article, list[Chunk]]], embedder: Embedder, prog
     return updates
 
 
+def _file_of(where: str) -> str:
+    """'feed.jsonl:3' and 'list.json[2]' name records; the file is the part before."""
+    return re.sub(r"(:\d+|\[\d+\])$", "", where)
+
+
 def ingest(
     paths: Iterable[str | Path],
     store: Store,
@@ -69,9 +75,16 @@ def ingest(
     started = time.perf_counter()
     report = IngestReport()
     loaded = load_paths(paths, max_bytes=max_file_bytes)
-    report.failed = [FileFailure(f.path, f.reason) for f in loaded.failures]
+    for f in loaded.failures:
+        report.failed.append(FileFailure(f.path, f.reason))
+        path = _file_of(f.path)
+        where = f.path[len(path) :]
+        label = f"line {where[1:]}: " if where.startswith(":") else f"record {where[1:-1]}: " if where else ""
+        report.file(path).failures.append(label + f.reason)
     planned = plan(loaded.articles, store)
     report.duplicates = planned.duplicates
+    for origin in planned.duplicates:
+        report.file(origin).duplicates += 1
     todo = planned.new + planned.changed
     changed_ids = {a.id for a in planned.changed}
     chunked = chunk(todo, store.manifest.chunker, embedder.count_tokens)
@@ -91,9 +104,15 @@ def ingest(
         for a, c in chunked[start : start + COMMIT_BATCH]:
             if not c:
                 report.failed.append(FileFailure(a.origin, "article has no text to index"))
+                report.file(a.origin).failures.append("article has no text to index")
         store.commit(embed(batch, embedder, tick))
         for a, c in batch:
-            (report.updated if a.id in changed_ids else report.added).append(a.id)
+            if a.id in changed_ids:
+                report.updated.append(a.id)
+                report.file(a.origin).updated += 1
+            else:
+                report.added.append(a.id)
+                report.file(a.origin).added += 1
             report.chunks += len(c)
     report.seconds = time.perf_counter() - started
     return report

