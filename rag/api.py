@@ -14,6 +14,7 @@ from . import retrieval
 from .answering import History, condense_question, stream_answer
 from .config import Settings
 from .embedding import Embedder, load_embedder
+from .dates import resolve_dates
 from .errors import RagError
 from .evidence import select_evidence
 from .generation import Generator, LlamaCppGenerator
@@ -191,12 +192,43 @@ class RAG:
 
     # ------------------------------------------------------------ questions
 
-    def search(self, query: str, k: int | None = None, since: DateLike = None, until: DateLike = None) -> list[Hit]:
-        """The ``k`` passages most relevant to ``query``, best first, with scores and metadata."""
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        since: DateLike = None,
+        until: DateLike = None,
+        mode: retrieval.Mode | None = None,
+        today: DateLike = None,
+    ) -> list[Hit]:
+        """The ``k`` passages most relevant to ``query``, best first, with scores and metadata.
+
+        ``mode`` is ``dense``, ``bm25`` or ``hybrid`` (default: ``settings.retrieval``). Without
+        ``since``/``until``, a time named in the query ("last week", "on Thursday", "in October
+        2023") limits the published dates, relative to ``today`` (default: the real today);
+        when nothing was published then, the limit is dropped."""
+        return self._search(query, k, since, until, mode, today)[0]
+
+    def _search(
+        self, query: str, k: int | None, since: DateLike, until: DateLike, mode: retrieval.Mode | None, today: DateLike
+    ) -> tuple[list[Hit], str | None]:
         if not query.strip():
             raise RagError("the query is empty")
-        return retrieval.search(
-            self.store, self.embedder, query, k or self.settings.top_k, _as_date(since, "since"), _as_date(until, "until")
+        mode = mode or self.settings.retrieval
+        if mode not in retrieval.MODES:
+            raise RagError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(retrieval.MODES)}")
+        k = k or self.settings.top_k
+        start, end = _as_date(since, "since"), _as_date(until, "until")
+        if start or end:
+            return retrieval.search(self.store, self.embedder, query, k, start, end, mode), None
+        named = resolve_dates(query, _as_date(today, "today") or date.today())
+        if named:
+            window = named.widened()
+            hits = retrieval.search(self.store, self.embedder, query, k, window.since, window.until, mode)
+            if hits:
+                return hits, f"'{named.phrase}': published {window.since} to {window.until}"
+        return retrieval.search(self.store, self.embedder, query, k, None, None, mode), (
+            f"'{named.phrase}' matched no published dates; searched all articles" if named else None
         )
 
     def stream(
@@ -208,20 +240,24 @@ class RAG:
         until: DateLike = None,
         llm: str | None = None,
         cancel: threading.Event | None = None,
+        today: DateLike = None,
     ) -> Iterator[str | Answer]:
         """Answer ``question``: yields the reply's pieces as they are generated, then the final
         :class:`Answer` (checked, with citations) as the last item. ``history`` is a list of
         (user, assistant) turns; a follow-up is rewritten into a standalone question first.
         ``llm`` picks another model than ``settings.llm`` for this question; setting ``cancel``
-        stops the generation at the next token (the final Answer then holds what was written)."""
+        stops the generation at the next token (the final Answer then holds what was written);
+        ``today`` is the date relative expressions in the question are read against."""
         if not question.strip():
             raise RagError("the question is empty")
         started = time.perf_counter()
         generator = self.generator_for(llm)
         standalone = condense_question(generator, self.prompts, question, history or [], cancel)
-        retrieved = self.search(standalone, k, since, until)
+        retrieved, date_note = self._search(standalone, k, since, until, None, today)
         if self.settings.evidence == "sentences":
-            sources = select_evidence(standalone, retrieved, self.embedder, self.settings.context_tokens)
+            sources = select_evidence(
+                standalone, retrieved, self.embedder, self.settings.context_tokens, article_text=self.article_text
+            )
         else:
             sources = retrieval.fit_budget(retrieved, self.settings.context_tokens, self.embedder.count_tokens)
         retrieval_s = time.perf_counter() - started
@@ -234,6 +270,8 @@ class RAG:
                 event.standalone_question = standalone if standalone != question else None
                 event.model = generator.name
                 event.timings["retrieval_s"] = retrieval_s
+                if date_note:
+                    event.notes.append(f"dates: {date_note}")
                 event.timings["total_s"] = time.perf_counter() - started
             yield event
 
@@ -246,10 +284,11 @@ class RAG:
         until: DateLike = None,
         llm: str | None = None,
         on_token: Callable[[str], None] | None = None,
+        today: DateLike = None,
     ) -> Answer:
         """Answer ``question`` from the indexed articles, citing them as [n] (see :meth:`stream`)."""
         answer = None
-        for event in self.stream(question, history, k, since, until, llm):
+        for event in self.stream(question, history, k, since, until, llm, today=today):
             if isinstance(event, Answer):
                 answer = event
             elif on_token:

@@ -32,7 +32,7 @@ class Article:
     @property
     def id(self) -> str:
         """Stable id derived from ``key`` (an explicit id, the URL, or the file it came from)."""
-        return hashlib.sha1(self.key.encode("utf-8")).hexdigest()[:16]
+        return article_id(self.key)
 
     @property
     def content_hash(self) -> str:
@@ -45,6 +45,11 @@ class Article:
 
     def with_metadata(self, **changes: object) -> Article:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def article_id(key: str) -> str:
+    """The index id of the article whose identity is ``key`` (e.g. ``"id:" + a JSON record's id``)."""
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
 
 
 def clean_text(text: str) -> str:

@@ -140,16 +140,61 @@ def _answer_json(answer: Answer) -> str:
 @click.option("-k", type=int, default=5, show_default=True)
 @click.option("--since")
 @click.option("--until")
+@click.option("--mode", type=click.Choice(["dense", "bm25", "hybrid"]), help="Retrieval mode (default: RAG_RETRIEVAL).")
 @click.pass_context
-def search_cmd(ctx: click.Context, query: str, k: int, since: str | None, until: str | None) -> None:
+def search_cmd(ctx: click.Context, query: str, k: int, since: str | None, until: str | None, mode: str | None) -> None:
     """Show the passages most relevant to a query."""
     rag = _open(ctx)
-    hits = rag.search(query, k=k, since=since, until=until)
+    hits = rag.search(query, k=k, since=since, until=until, mode=mode)  # type: ignore[arg-type]
     if not hits:
         click.echo("no passages found")
     for n, hit in enumerate(hits, start=1):
         click.echo(f"[{n}] {hit.score:.3f}  {hit.article.label()}  (article {hit.article.id}, chars {hit.start}-{hit.end})")
         click.echo("    " + hit.text.replace("\n", "\n    "))
+
+
+@cli.command("eval")
+@click.argument("questions", required=False, type=click.Path(path_type=Path))
+@click.option("--articles", type=click.Path(path_type=Path), help="Articles JSONL the questions are about.")
+@click.option("--beir", type=click.Path(path_type=Path), help="A BEIR folder (corpus, queries, qrels): retrieval only.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("eval-out"), show_default=True)
+@click.option("--modes", default="dense,bm25,hybrid", show_default=True, help="Retrieval modes to compare.")
+@click.option("--llms", default="", help="Comma-separated models to answer with (default: RAG_LLM).")
+@click.option("--evidence", default="sentences", show_default=True, help="sentences, chunks, or both (comma-separated).")
+@click.option("--no-answers", is_flag=True, help="Measure retrieval only.")
+@click.option("--limit", type=int, help="Only the first N questions (after --seed shuffling).")
+@click.option("--seed", type=int, help="Shuffle the questions with this seed.")
+@click.pass_context
+def eval_cmd(
+    ctx: click.Context, questions: Path | None, articles: Path | None, beir: Path | None, out: Path, modes: str,
+    llms: str, evidence: str, no_answers: bool, limit: int | None, seed: int | None,
+) -> None:
+    """Measure retrieval, answers, citations and latency on a question set."""
+    from .evaluation import Evaluator, load_beir, load_questions, open_eval_index
+
+    settings: Settings = ctx.obj["settings"]
+    if beir:
+        articles, qs, problems = load_beir(beir)
+        no_answers = True
+    elif questions and articles:
+        qs, problems = load_questions(questions)
+    else:
+        raise click.UsageError("give QUESTIONS with --articles, or --beir DIR")
+    for problem in problems:
+        click.echo(f"skipped {problem}", err=True)
+    if not qs:
+        raise RagError("no usable questions")
+    rag = open_eval_index(articles, settings)
+    evaluator = Evaluator(
+        rag, qs, modes=[m.strip() for m in modes.split(",") if m.strip()],  # type: ignore[misc]
+        llms=[m.strip() for m in llms.split(",") if m.strip()], evidence=[e.strip() for e in evidence.split(",") if e.strip()],
+        answer=not no_answers,
+    )
+    report = evaluator.run(limit=limit, seed=seed)
+    report.config["questions_path"] = str(questions or beir)
+    for path in report.save(out):
+        click.echo(f"wrote {path}")
+    click.echo(report.markdown())
 
 
 @cli.command("info")

@@ -9,7 +9,7 @@ regrouped into passages that keep their article offsets, so citations still poin
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from .chunking import split_sentences
@@ -48,8 +48,12 @@ def select_evidence(
     embedder: Embedder,
     budget_tokens: int,
     max_passages: int = 6,
+    per_article: int = 4,
+    article_text: Callable[[str], str | None] | None = None,
 ) -> list[Hit]:
-    """Passages (sentence runs from ``hits``) most relevant to ``question``, within the budget."""
+    """Passages (sentence runs from ``hits``) most relevant to ``question``, within the budget.
+    With ``article_text``, a passage spanning two chunks is cut from the article itself, so its
+    text is exactly the article's text at its offsets."""
     sentences = _sentences(hits)
     if not sentences:
         return []
@@ -75,12 +79,24 @@ def select_evidence(
         used += n
         return True
 
+    # First pass: at most ``per_article`` sentences per article, so one story cannot crowd out
+    # the others; second pass: what budget is left goes to the best of the rest.
+    per: dict[str, int] = {}
+    deferred = []
     for i in order:
+        article = sentences[i].hit.article.id
+        if per.get(article, 0) >= per_article:
+            deferred.append(i)
+            continue
         if not take(i):
             break
+        per[article] = per.get(article, 0) + 1
         prev = i - 1
-        if _CONTINUES.match(sentences[i].text) and prev >= 0 and sentences[prev].hit.article.id == sentences[i].hit.article.id:
+        if _CONTINUES.match(sentences[i].text) and prev >= 0 and sentences[prev].hit.article.id == article:
             take(prev)
+    for i in deferred:
+        if not take(i):
+            break
 
     # Regroup chosen sentences into runs of adjacent sentences of the same article.
     runs: list[list[_Sentence]] = []
@@ -97,6 +113,12 @@ def select_evidence(
         first = run[0]
         start, end = first.start, run[-1].end
         cover = next((h for h in hits if h.article.id == first.hit.article.id and h.start <= start and end <= h.end), None)
-        text = cover.text[start - cover.start : end - cover.start] if cover else " ".join(s.text for s in run)
+        full = article_text(first.hit.article.id) if cover is None and article_text else None
+        if cover is not None:
+            text = cover.text[start - cover.start : end - cover.start]
+        elif full is not None:
+            text = full[start:end]
+        else:
+            text = " ".join(s.text for s in run)
         passages.append(replace(first.hit, start=start, end=end, text=text, score=max(s.score for s in run)))
     return passages

@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .articles import Article
 from .chunking import Chunk, ChunkerSettings, chunk_article, embedding_text
+from .dedup import NearDuplicates, signature
 from .embedding import Embedder
 from .loaders import load_paths
 from .results import FileFailure, IngestReport
@@ -55,9 +56,23 @@ def embed(items: Sequence[tuple[Article, list[Chunk]]], embedder: Embedder, prog
     vectors = embedder.embed(texts, progress=progress)
     updates, row = [], 0
     for a, chunks in items:
-        updates.append(ArticleUpdate(a, chunks, vectors[row : row + len(chunks)]))
+        updates.append(ArticleUpdate(a, chunks, vectors[row : row + len(chunks)], minhash=signature(a.text)))
         row += len(chunks)
     return updates
+
+
+def mark_near_duplicates(updates: Sequence[ArticleUpdate], store: Store, index: NearDuplicates) -> list[ArticleUpdate]:
+    """Point each article that copies an indexed (or earlier) one at the original's root."""
+    out = []
+    roots: dict[str, str] = {}  # for originals earlier in this batch, not yet in the store
+    for u in updates:
+        assert u.minhash is not None
+        original = index.find(u.minhash, exclude=u.article.id)
+        root = (roots.get(original) or store.duplicate_root(original)) if original else None
+        roots[u.article.id] = root or u.article.id
+        out.append(replace(u, duplicate_of=root))
+        index.add(u.article.id, u.minhash)
+    return out
 
 
 def _file_of(where: str) -> str:
@@ -99,13 +114,19 @@ def ingest(
 
     if progress:
         progress(0, total)
+    near: NearDuplicates | None = None
     for start in range(0, len(chunked), COMMIT_BATCH):
         batch = [(a, c) for a, c in chunked[start : start + COMMIT_BATCH] if c]
         for a, c in chunked[start : start + COMMIT_BATCH]:
             if not c:
                 report.failed.append(FileFailure(a.origin, "article has no text to index"))
                 report.file(a.origin).failures.append("article has no text to index")
-        store.commit(embed(batch, embedder, tick))
+        if near is None and batch:
+            near = NearDuplicates()
+            near.add_all(store.signatures())
+        updates = mark_near_duplicates(embed(batch, embedder, tick), store, near) if batch else []
+        store.commit(updates)
+        report.near_duplicates.update({u.article.id: u.duplicate_of for u in updates if u.duplicate_of})
         for a, c in batch:
             if a.id in changed_ids:
                 report.updated.append(a.id)

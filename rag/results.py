@@ -19,6 +19,7 @@ class ArticleInfo:
     origin: str
     chunk_count: int
     added_at: str
+    duplicate_of: str | None = None  # the article this one is a near-copy of (wire stories)
 
     def label(self) -> str:
         """'Title — Source, 2023-10-19' for source lists."""
@@ -142,6 +143,7 @@ class IngestReport:
     chunks: int = 0
     seconds: float = 0.0
     files: dict[str, FileResult] = field(default_factory=dict)  # by file path
+    near_duplicates: dict[str, str] = field(default_factory=dict)  # new article id -> the one it copies
 
     def file(self, path: str) -> FileResult:
         return self.files.setdefault(path, FileResult(path))

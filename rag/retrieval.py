@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import date
+from typing import Literal
 
+from .citations import STOPWORDS
 from .embedding import Embedder
 from .results import Hit
 from .store import Store
+
+
+Mode = Literal["dense", "bm25", "hybrid"]
+MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
+RRF_K = 60  # the usual reciprocal-rank-fusion constant: rank 1 scores 1/61
+
+
+def query_terms(query: str) -> list[str]:
+    """The words of a query worth matching lexically (no stopwords, no duplicates)."""
+    words = re.findall(r"\w+", query.lower())
+    return list(dict.fromkeys(w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())))
+
+
+def fuse(rankings: Sequence[Sequence[tuple[int, float]]], k: int) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: an id ranked well by several rankers beats one ranked first by one."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (chunk_id, _) in enumerate(ranking, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
 
 
 def search(
@@ -17,12 +40,37 @@ def search(
     k: int,
     since: date | None = None,
     until: date | None = None,
+    mode: Mode = "dense",
 ) -> list[Hit]:
-    """Top-``k`` passages by cosine similarity, optionally limited to a published-date range."""
+    """Top-``k`` passages for ``query``, optionally limited to a published-date range.
+
+    ``dense``: cosine similarity of embeddings (FAISS); ``bm25``: SQLite FTS5 over titles and
+    passages; ``hybrid``: both, fused by reciprocal rank."""
+    if mode not in MODES:
+        raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
     store.refresh()
-    allowed = store.chunk_ids_in_range(since, until) if (since or until) else None
-    vector = embedder.embed([query])[0]
-    return store.hits(store.dense_search(vector, k, allowed))
+    pool = 2 * k if mode != "hybrid" else max(4 * k, 20)  # room for what collapsing removes
+    rankings = []
+    if mode in ("dense", "hybrid"):
+        allowed = store.chunk_ids_in_range(since, until) if (since or until) else None
+        vector = embedder.embed([query])[0]
+        rankings.append(store.dense_search(vector, pool, allowed))
+    if mode in ("bm25", "hybrid"):
+        rankings.append(store.lexical_search(query_terms(query), pool, since, until))
+    scored = rankings[0] if len(rankings) == 1 else fuse(rankings, pool)
+    return collapse_copies(store.hits(scored))[:k]
+
+
+def collapse_copies(hits: Sequence[Hit]) -> list[Hit]:
+    """Keep one article per story: passages of a near-duplicate of an article already ranked
+    higher (the same wire story from another outlet) are dropped."""
+    chosen: dict[str, str] = {}  # story (root article id) -> the article kept for it
+    out = []
+    for hit in hits:
+        story = hit.article.duplicate_of or hit.article.id
+        if chosen.setdefault(story, hit.article.id) == hit.article.id:
+            out.append(hit)
+    return out
 
 
 def fit_budget(hits: Sequence[Hit], budget_tokens: int, count: Callable[[str], int]) -> list[Hit]:

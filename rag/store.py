@@ -44,7 +44,9 @@ CREATE TABLE IF NOT EXISTS articles (
     source TEXT, url TEXT, author TEXT,
     published TEXT,
     origin TEXT NOT NULL,
-    added_at TEXT NOT NULL
+    added_at TEXT NOT NULL,
+    minhash BLOB,
+    duplicate_of TEXT
 );
 CREATE INDEX IF NOT EXISTS articles_hash ON articles(content_hash);
 CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
@@ -83,6 +85,8 @@ class ArticleUpdate:
     article: Article
     chunks: Sequence[Chunk]
     vectors: np.ndarray
+    minhash: np.ndarray | None = None
+    duplicate_of: str | None = None
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -101,6 +105,14 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a database made by an older version up to date (columns added since)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(articles)")}
+    for name, kind in (("minhash", "BLOB"), ("duplicate_of", "TEXT")):
+        if name not in columns:
+            db.execute(f"ALTER TABLE articles ADD COLUMN {name} {kind}")
 
 
 def _now() -> str:
@@ -147,6 +159,7 @@ class Store:
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
+            _migrate(db)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
         except sqlite3.DatabaseError as e:
             raise IndexCorruptError(
@@ -257,9 +270,11 @@ class Store:
                 for u in updates:
                     a = u.article
                     db.execute(
-                        "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        "INSERT INTO articles(id, content_hash, title, text, source, url, author, published, origin,"
+                        " added_at, minhash, duplicate_of) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                         (a.id, a.content_hash, a.title, a.text, a.source, a.url, a.author,
-                         a.published.isoformat() if a.published else None, a.origin, _now()),
+                         a.published.isoformat() if a.published else None, a.origin, _now(),
+                         u.minhash.tobytes() if u.minhash is not None else None, u.duplicate_of),
                     )
                     vecs = np.ascontiguousarray(u.vectors, dtype=np.float32)
                     for chunk, vec in zip(u.chunks, vecs, strict=True):
@@ -303,7 +318,7 @@ class Store:
             row = self._db.execute("SELECT content_hash FROM articles WHERE id=?", (article_id,)).fetchone()
         return row[0] if row else None
 
-    _ARTICLE_COLS = "a.id, a.title, a.source, a.url, a.author, a.published, a.origin, a.added_at"
+    _ARTICLE_COLS = "a.id, a.title, a.source, a.url, a.author, a.published, a.origin, a.added_at, a.duplicate_of"
 
     @staticmethod
     def _info(row: Sequence[object], chunk_count: int) -> ArticleInfo:
@@ -311,6 +326,7 @@ class Store:
         return ArticleInfo(
             id=str(row[0]), title=str(row[1]), source=row[2], url=row[3], author=row[4],  # type: ignore[arg-type]
             published=published, origin=str(row[6]), chunk_count=chunk_count, added_at=str(row[7]),
+            duplicate_of=row[8],  # type: ignore[arg-type]
         )
 
     def articles(self) -> list[ArticleInfo]:
@@ -319,7 +335,18 @@ class Store:
                 f"SELECT {self._ARTICLE_COLS}, (SELECT count(*) FROM chunks c WHERE c.article_id=a.id) "
                 "FROM articles a ORDER BY a.published DESC, a.title"
             ).fetchall()
-        return [self._info(r[:8], int(r[8])) for r in rows]
+        return [self._info(r[:9], int(r[9])) for r in rows]
+
+    def signatures(self) -> list[tuple[str, np.ndarray]]:
+        """(article id, MinHash signature) of every indexed article that has one."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, minhash FROM articles WHERE minhash IS NOT NULL").fetchall()
+        return [(r[0], np.frombuffer(r[1], dtype=np.uint64)) for r in rows]
+
+    def duplicate_root(self, article_id: str) -> str:
+        with self._lock:
+            row = self._db.execute("SELECT duplicate_of FROM articles WHERE id=?", (article_id,)).fetchone()
+        return row[0] if row and row[0] else article_id
 
     def article_text(self, article_id: str) -> str | None:
         with self._lock:
@@ -360,7 +387,7 @@ class Store:
             r = by_id.get(cid)
             if r is None:
                 continue
-            out.append(Hit(int(r[0]), self._info(r[5:13], int(r[13])), int(r[1]), int(r[2]), int(r[3]), str(r[4]), float(score)))
+            out.append(Hit(int(r[0]), self._info(r[5:14], int(r[14])), int(r[1]), int(r[2]), int(r[3]), str(r[4]), float(score)))
         return out
 
     def chunk_ids_in_range(self, since: date | None, until: date | None) -> np.ndarray:
@@ -377,6 +404,29 @@ class Store:
                 f"SELECT c.id FROM chunks c JOIN articles a ON a.id=c.article_id WHERE {where}", params
             ).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def lexical_search(
+        self, terms: Sequence[str], k: int, since: date | None = None, until: date | None = None
+    ) -> list[tuple[int, float]]:
+        """BM25 over titles and passages (SQLite FTS5); any of ``terms`` may match."""
+        if not terms:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        clauses, params = ["chunks_fts MATCH ?"], [match]
+        if since:
+            clauses.append("a.published >= ?")
+            params.append(since.isoformat())
+        if until:
+            clauses.append("a.published <= ?")
+            params.append(until.isoformat())
+        sql = (
+            "SELECT chunks_fts.rowid, bm25(chunks_fts, 0.5, 1.0) AS rank FROM chunks_fts "
+            "JOIN chunks c ON c.id = chunks_fts.rowid JOIN articles a ON a.id = c.article_id "
+            f"WHERE {' AND '.join(clauses)} ORDER BY rank LIMIT ?"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, (*params, k)).fetchall()
+        return [(int(r[0]), -float(r[1])) for r in rows]  # bm25() is lower-is-better
 
     def dense_search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         with self._lock:
