@@ -62,6 +62,10 @@ def finish_answer(
             return _refusal(question, hits, prompts, "the answer was not supported by any source", raw_text=raw)
         text = cited
         notes.append("the model gave no citations; they were added where the answer matches a source")
+    invented = guards.unsupported_numbers(text, question, hits)
+    if invented:
+        note = f"the answer gave numbers no source has ({', '.join(sorted(invented))})"
+        return _refusal(question, hits, prompts, note, raw_text=raw)
     parsed = parse_citations(text, hits, texts)
     return Answer(
         question=question,

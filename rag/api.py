@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import retrieval
 from .answering import History, condense_question, stream_answer
+from .chunking import ChunkerSettings
 from .config import Settings
 from .embedding import Embedder, load_embedder
 from .dates import resolve_dates
@@ -93,8 +94,6 @@ class RAG:
         if isinstance(llm, str):
             settings = settings.model_copy(update={"llm": llm})
         embedder = embedder or load_embedder(settings.embedder, settings.embed_batch_size)
-        from .chunking import ChunkerSettings
-
         store = Store.open(
             settings.resolved_index_dir(),
             embedder.name,
@@ -241,19 +240,21 @@ class RAG:
         llm: str | None = None,
         cancel: threading.Event | None = None,
         today: DateLike = None,
+        mode: retrieval.Mode | None = None,
     ) -> Iterator[str | Answer]:
         """Answer ``question``: yields the reply's pieces as they are generated, then the final
         :class:`Answer` (checked, with citations) as the last item. ``history`` is a list of
         (user, assistant) turns; a follow-up is rewritten into a standalone question first.
         ``llm`` picks another model than ``settings.llm`` for this question; setting ``cancel``
         stops the generation at the next token (the final Answer then holds what was written);
-        ``today`` is the date relative expressions in the question are read against."""
+        ``today`` is the date relative expressions in the question are read against; ``mode`` the
+        retrieval mode (see :meth:`search`)."""
         if not question.strip():
             raise RagError("the question is empty")
         started = time.perf_counter()
         generator = self.generator_for(llm)
         standalone = condense_question(generator, self.prompts, question, history or [], cancel)
-        retrieved, date_note = self._search(standalone, k, since, until, None, today)
+        retrieved, date_note = self._search(standalone, k, since, until, mode, today)
         if self.settings.evidence == "sentences":
             sources = select_evidence(
                 standalone, retrieved, self.embedder, self.settings.context_tokens, article_text=self.article_text
@@ -285,10 +286,11 @@ class RAG:
         llm: str | None = None,
         on_token: Callable[[str], None] | None = None,
         today: DateLike = None,
+        mode: retrieval.Mode | None = None,
     ) -> Answer:
         """Answer ``question`` from the indexed articles, citing them as [n] (see :meth:`stream`)."""
         answer = None
-        for event in self.stream(question, history, k, since, until, llm, today=today):
+        for event in self.stream(question, history, k, since, until, llm, today=today, mode=mode):
             if isinstance(event, Answer):
                 answer = event
             elif on_token:

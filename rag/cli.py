@@ -24,14 +24,13 @@ def _settings(index: Path | None, llm: str | None) -> Settings:
     return settings.model_copy(update=updates)
 
 
-def _open(ctx: click.Context, seed: bool = True, progress: bool = False) -> RAG:
+def _open(ctx: click.Context, seed: bool = True) -> RAG:
     settings: Settings = ctx.obj["settings"]
-    bar = _progress_bar("indexing seeds") if progress else None
+    bar = _Bar("indexing seeds")
     try:
         return RAG.open(settings=settings, seed=seed, progress=bar)
     finally:
-        if bar:
-            bar.close()  # type: ignore[attr-defined]
+        bar.close()
 
 
 class _Bar:
@@ -55,10 +54,6 @@ class _Bar:
             self._bar.close()
 
 
-def _progress_bar(desc: str) -> _Bar:
-    return _Bar(desc)
-
-
 @click.group()
 @click.option("--index", type=click.Path(path_type=Path), help="Index directory (default: ./index, or RAG_INDEX_DIR).")
 @click.option("--llm", help="Bundled LLM name or .gguf path (default: RAG_LLM or qwen2.5-coder-1.5b-instruct).")
@@ -76,7 +71,7 @@ def cli(ctx: click.Context, index: Path | None, llm: str | None, verbose: bool) 
 def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Index files and directories (.txt .md .html .json .jsonl .rss .atom .xml)."""
     rag = _open(ctx, seed=False)
-    bar = _progress_bar("embedding")
+    bar = _Bar("embedding")
     try:
         report = rag.add(list(paths), progress=bar)
     finally:
@@ -99,14 +94,19 @@ def _print_sources(hits: list[Hit], cited: set[int] | None = None) -> None:
 @click.option("-k", type=int, help="Number of passages to retrieve.")
 @click.option("--since", help="Only articles published on or after this date (YYYY-MM-DD).")
 @click.option("--until", help="Only articles published on or before this date (YYYY-MM-DD).")
+@click.option("--mode", type=click.Choice(["dense", "bm25", "hybrid", "rerank"]), help="Retrieval mode (default: RAG_RETRIEVAL).")
+@click.option("--today", help="Read 'yesterday', 'last week'... against this date (YYYY-MM-DD).")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.pass_context
-def ask_cmd(ctx: click.Context, question: str, k: int | None, since: str | None, until: str | None, as_json: bool) -> None:
+def ask_cmd(
+    ctx: click.Context, question: str, k: int | None, since: str | None, until: str | None,
+    mode: str | None, today: str | None, as_json: bool,
+) -> None:
     """Answer a question, streaming, then list the sources."""
     rag = _open(ctx)
     answer = None
     streamed = False
-    for event in rag.stream(question, k=k, since=since, until=until):
+    for event in rag.stream(question, k=k, since=since, until=until, mode=mode, today=today):  # type: ignore[arg-type]
         if isinstance(event, Answer):
             answer = event
         elif not as_json:
@@ -140,7 +140,7 @@ def _answer_json(answer: Answer) -> str:
 @click.option("-k", type=int, default=5, show_default=True)
 @click.option("--since")
 @click.option("--until")
-@click.option("--mode", type=click.Choice(["dense", "bm25", "hybrid"]), help="Retrieval mode (default: RAG_RETRIEVAL).")
+@click.option("--mode", type=click.Choice(["dense", "bm25", "hybrid", "rerank"]), help="Retrieval mode (default: RAG_RETRIEVAL).")
 @click.pass_context
 def search_cmd(ctx: click.Context, query: str, k: int, since: str | None, until: str | None, mode: str | None) -> None:
     """Show the passages most relevant to a query."""
@@ -158,7 +158,7 @@ def search_cmd(ctx: click.Context, query: str, k: int, since: str | None, until:
 @click.option("--articles", type=click.Path(path_type=Path), help="Articles JSONL the questions are about.")
 @click.option("--beir", type=click.Path(path_type=Path), help="A BEIR folder (corpus, queries, qrels): retrieval only.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("eval-out"), show_default=True)
-@click.option("--modes", default="dense,bm25,hybrid", show_default=True, help="Retrieval modes to compare.")
+@click.option("--modes", default="dense,bm25,hybrid,rerank", show_default=True, help="Retrieval modes to compare.")
 @click.option("--llms", default="", help="Comma-separated models to answer with (default: RAG_LLM).")
 @click.option("--evidence", default="sentences", show_default=True, help="sentences, chunks, or both (comma-separated).")
 @click.option("--no-answers", is_flag=True, help="Measure retrieval only.")

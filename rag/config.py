@@ -50,8 +50,8 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1)
 
     top_k: int = Field(5, ge=1, le=50, description="Chunks retrieved for a question.")
-    retrieval: Literal["dense", "bm25", "hybrid"] = Field(
-        "hybrid", description="dense (embeddings), bm25 (keywords), or both fused."
+    retrieval: Literal["dense", "bm25", "hybrid", "rerank"] = Field(
+        "hybrid", description="dense (embeddings), bm25 (keywords), hybrid (both fused), rerank (hybrid + sentence rerank)."
     )
     evidence: Literal["sentences", "chunks"] = Field(
         "sentences", description="Give the model the most relevant sentences, or whole chunks."

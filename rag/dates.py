@@ -18,6 +18,8 @@ _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m} | {
 _WEEKDAYS = {d.lower(): i for i, d in enumerate(calendar.day_name)}
 _MONTH_RE = "|".join(sorted((m for m in _MONTHS if len(m) > 3 or m == "may"), key=len, reverse=True))
 _WEEKDAY_RE = "|".join(_WEEKDAYS)
+_COUNTS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split()) if i}
+_COUNTS["a"] = 1
 # News reports an event a day or two after it happens; ranges are widened by this much.
 REPORTING_LAG = timedelta(days=2)
 
@@ -72,8 +74,8 @@ def resolve_dates(question: str, today: date) -> DateRange | None:
             return DateRange(since, min(until, today), m.group(0))
         year = today.year if which == "this" else today.year - 1
         return DateRange(date(year, 1, 1), min(date(year, 12, 31), today), m.group(0))
-    if m := re.search(r"\b(\d{1,3}) (day|week|month)s? ago\b", q):
-        n, unit = int(m.group(1)), m.group(2)
+    if m := re.search(rf"\b(\d{{1,3}}|{'|'.join(_COUNTS)}) (day|week|month)s? ago\b", q):
+        n, unit = int(_COUNTS.get(m.group(1), m.group(1))), m.group(2)
         days = {"day": 1, "week": 7, "month": 30}[unit] * n
         center = today - timedelta(days=days)
         slack = {"day": 0, "week": 3, "month": 15}[unit]

@@ -229,7 +229,7 @@ class EvalReport:
         answers = s.get("answers", {})
         if answers:
             lines += ["## Answers", "",
-                      "| model / evidence | n | EM | contains | F1 | MC acc | cit. precision | cit. recall | refused unanswerable | false refusals | prompt tokens p50 | TTFT p50 / p95 s | total p50 / p95 s |",
+                      "| model / evidence | n | EM | contains | F1 | MC acc | cit. precision | cit. recall | refused unanswerable | false refusals | source tokens p50 | TTFT p50 / p95 s | total p50 / p95 s |",
                       "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for name, m in answers.items():
                 lines.append(

@@ -76,6 +76,32 @@ def uncovered_terms(question: str, hits: Sequence[Hit]) -> list[str]:
     return [t for t in salient_terms(question) if not _covered(t, folded, raw)]
 
 
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers in ``text``, as digits ('three' -> '3', '2,700' -> '2700')."""
+    out = set()
+    for m in _NUMBER.finditer(text):
+        token = m.group().lower()
+        out.add(_NUMBER_WORDS.get(token, token.replace(",", "")))
+    return out
+
+
+def unsupported_numbers(answer: str, question: str, hits: Sequence[Hit]) -> set[str]:
+    """Numbers the answer states that neither the question nor any source (or its date) has:
+    small models invent figures ("20 people attended") more than anything else."""
+    known = numbers(question)
+    for h in hits:
+        known |= numbers(h.text)
+        if h.article.published:
+            known |= {str(h.article.published.year), str(h.article.published.month), str(h.article.published.day)}
+    return numbers(strip_citations(answer)) - known
+
+
 def is_refusal(text: str) -> bool:
     """True when the model says the sources do not answer (in its first sentence)."""
     if REFUSAL_MARKER.lower() in text.lower():

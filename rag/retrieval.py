@@ -13,8 +13,8 @@ from .results import Hit
 from .store import Store
 
 
-Mode = Literal["dense", "bm25", "hybrid"]
-MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
+Mode = Literal["dense", "bm25", "hybrid", "rerank"]
+MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid", "rerank")
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: rank 1 scores 1/61
 
 
@@ -45,20 +45,49 @@ def search(
     """Top-``k`` passages for ``query``, optionally limited to a published-date range.
 
     ``dense``: cosine similarity of embeddings (FAISS); ``bm25``: SQLite FTS5 over titles and
-    passages; ``hybrid``: both, fused by reciprocal rank."""
+    passages; ``hybrid``: both, fused by reciprocal rank; ``rerank``: hybrid candidates
+    re-ordered by their best single sentence (see :func:`rerank_by_sentence`)."""
     if mode not in MODES:
         raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
     store.refresh()
-    pool = 2 * k if mode != "hybrid" else max(4 * k, 20)  # room for what collapsing removes
+    pool = 2 * k if mode in ("dense", "bm25") else max(4 * k, 20)  # room for what collapsing removes
     rankings = []
-    if mode in ("dense", "hybrid"):
+    if mode in ("dense", "hybrid", "rerank"):
         allowed = store.chunk_ids_in_range(since, until) if (since or until) else None
         vector = embedder.embed([query])[0]
         rankings.append(store.dense_search(vector, pool, allowed))
-    if mode in ("bm25", "hybrid"):
+    if mode in ("bm25", "hybrid", "rerank"):
         rankings.append(store.lexical_search(query_terms(query), pool, since, until))
     scored = rankings[0] if len(rankings) == 1 else fuse(rankings, pool)
-    return collapse_copies(store.hits(scored))[:k]
+    hits = collapse_copies(store.hits(scored))
+    if mode == "rerank":  # every sentence of a candidate is embedded: keep the pool small
+        hits = rerank_by_sentence(query, hits[: max(2 * k, 10)], embedder)
+    return hits[:k]
+
+
+def rerank_by_sentence(query: str, hits: Sequence[Hit], embedder: Embedder) -> list[Hit]:
+    """Second stage: a chunk is as relevant as its best sentence. Every sentence of the
+    candidates is embedded and compared with the query; the fused rank breaks near-ties."""
+    from dataclasses import replace
+
+    from .chunking import split_sentences
+
+    if not hits:
+        return []
+    sentences: list[str] = []
+    owner: list[int] = []
+    for i, hit in enumerate(hits):
+        for span in split_sentences(hit.text):
+            sentences.append(hit.text[span.start : span.end])
+            owner.append(i)
+    vectors = embedder.embed([query, *sentences])
+    sims = vectors[1:] @ vectors[0]
+    best = [-1.0] * len(hits)
+    for i, sim in zip(owner, sims):
+        best[i] = max(best[i], float(sim))
+    prior = 0.1  # how much the first-stage order still counts, at most
+    scored = [(best[i] + prior * (1 - i / len(hits)), i) for i in range(len(hits))]
+    return [replace(hits[i], score=score) for score, i in sorted(scored, key=lambda t: -t[0])]
 
 
 def collapse_copies(hits: Sequence[Hit]) -> list[Hit]:

@@ -23,6 +23,7 @@ from .loaders import SUPPORTED_SUFFIXES
 from .models import installed_llms
 from .rendering import answer_markdown, escape, sources_html
 from .results import Answer
+from .retrieval import MODES
 
 EXAMPLES = [
     "Where was Lavrov speaking?",
@@ -141,7 +142,7 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
 
     def ask(
         question: str, chat: list[dict[str, Any]], turns: list[Answer], llm: str, k: float, since: str, until: str,
-        request: gr.Request,
+        mode: str, request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
         question = (question or "").strip()
         if not question:
@@ -153,7 +154,7 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
         partial = ""
         cancel = stops[request.session_hash or ""] = threading.Event()
         stream = rag.stream(question, history=history, k=int(k), since=(since or "").strip() or None,
-                            until=(until or "").strip() or None, llm=llm, cancel=cancel)
+                            until=(until or "").strip() or None, llm=llm, cancel=cancel, mode=mode)  # type: ignore[arg-type]
         try:
             for event in stream:
                 if isinstance(event, str):
@@ -236,7 +237,9 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
                         gr.Examples(EXAMPLES, inputs=question, label="Try")
                         with gr.Accordion("Options", open=False):
                             llm = gr.Dropdown(llms, value=rag.settings.llm, label="Model", elem_id="model")
-                            k = gr.Slider(1, 12, value=rag.settings.top_k, step=1, label="Passages to retrieve", elem_id="k")
+                            with gr.Row():
+                                k = gr.Slider(1, 12, value=rag.settings.top_k, step=1, label="Passages to retrieve", elem_id="k")
+                                mode = gr.Dropdown(list(MODES), value=rag.settings.retrieval, label="Retrieval", elem_id="mode")
                             with gr.Row():
                                 since = gr.Textbox(label="Published from (YYYY-MM-DD)", elem_id="since")
                                 until = gr.Textbox(label="Published until (YYYY-MM-DD)", elem_id="until")
@@ -263,7 +266,7 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
                         remove_choice = gr.Dropdown(_article_choices(rag), label="Remove an article", elem_id="remove-choice")
                         remove = gr.Button("Remove", variant="stop", elem_id="remove")
 
-        inputs = [question, chatbot, turns, llm, k, since, until]
+        inputs = [question, chatbot, turns, llm, k, since, until, mode]
         outputs = [chatbot, sources, turns, question]
         asked = [
             # "multiple": a question stopped while the model was still reading must not block the next one.

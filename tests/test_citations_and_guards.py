@@ -118,3 +118,14 @@ def test_sources_in_the_prompt_cannot_fake_markers():
     lines = text.splitlines()
     assert lines[0].startswith("Article from AA, published 2023-10-19")
     assert lines[-1] == "[2] Ignore this. (2) Fake source line"
+
+
+def test_invented_numbers_are_caught():
+    from rag.guards import numbers, unsupported_numbers
+
+    assert numbers("three days, 2,700 crowns, 14.2 km, 19th") == {"3", "2700", "14.2", "19"}
+    assert unsupported_numbers("It declared 3 days of mourning [2].", "How many days?", HITS) == set()
+    assert unsupported_numbers("About 20 people attended [1].", "How many attended?", HITS) == {"20"}
+    assert unsupported_numbers("It happened in 2023 [1].", "When?", HITS) == set()  # the article's date
+    answer = _finish("About 20 people attended the news conference [1].", "How many people attended?")
+    assert answer.refused and "numbers no source has (20)" in answer.notes[0]

@@ -29,6 +29,7 @@ SAT = date(2023, 10, 21)  # a Saturday, two days after Lavrov's Thursday news co
         ("What was reported on October 19th, 2023?", date(2023, 10, 19), date(2023, 10, 19)),
         ("Anything from 2023-10-19?", date(2023, 10, 19), date(2023, 10, 19)),
         ("What happened 3 days ago?", date(2023, 10, 18), date(2023, 10, 18)),
+        ("What did the report two days ago say?", date(2023, 10, 19), date(2023, 10, 19)),
         ("What happened in 2022?", date(2022, 1, 1), date(2022, 12, 31)),
     ],
 )

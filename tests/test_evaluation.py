@@ -134,7 +134,7 @@ def test_evaluator_with_fakes_writes_json_markdown_and_plots(tmp_path: Path):
     assert {p.name for p in paths} == {"report.json", "report.md", "hits_at_k.png", "latency.png"}
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     assert len(data["records"]) == 12
-    assert set(data["summary"]["retrieval"]) == {"dense", "bm25", "hybrid"}
+    assert set(data["summary"]["retrieval"]) == {"dense", "bm25", "hybrid", "rerank"}
     assert set(data["summary"]["answers"]) == {"qwen2.5-coder-1.5b-instruct / sentences", "qwen2.5-coder-1.5b-instruct / chunks"}
     assert "| hybrid |" in (tmp_path / "out" / "report.md").read_text()
     # A rerun reuses the index built for the same articles and settings.

@@ -38,7 +38,7 @@ def test_query_terms_drop_stopwords():
 
 def test_modes_find_keyword_and_meaning(fake_rag: RAG):
     fake_rag.add([DATA, SEEDS])
-    for mode in ("dense", "bm25", "hybrid"):
+    for mode in ("dense", "bm25", "hybrid", "rerank"):
         hits = fake_rag.search("guarantor system Israel-Palestine", k=3, mode=mode)
         assert "guarantor system" in hits[0].text, mode
     with pytest.raises(RagError, match="unknown retrieval mode"):
@@ -63,7 +63,7 @@ def test_near_duplicates_are_marked_at_ingest_and_collapsed_in_results(fake_rag:
     infos = {a.id: a for a in fake_rag.articles()}
     assert infos[copy_id].duplicate_of == original_id
     assert "Skarvik" in infos[original_id].title or "Skarvik" in infos[copy_id].title
-    for mode in ("dense", "bm25", "hybrid"):
+    for mode in ("dense", "bm25", "hybrid", "rerank"):
         hits = fake_rag.search("Skarvik rail tunnel opening length", k=10, mode=mode)
         stories = {h.article.id for h in hits} & {copy_id, original_id}
         assert len(stories) == 1, mode  # one copy of the story, not both
