@@ -8,7 +8,6 @@ import pytest
 
 from rag import RAG, Answer, Settings
 
-from .conftest import SEEDS
 
 pytestmark = pytest.mark.real_models
 
