@@ -115,6 +115,18 @@ def _migrate(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE articles ADD COLUMN {name} {kind}")
 
 
+def _published_between(since: date | None, until: date | None) -> tuple[list[str], list[str]]:
+    """SQL conditions (on articles aliased ``a``) and their parameters for a date range."""
+    clauses, params = [], []
+    if since:
+        clauses.append("a.published >= ?")
+        params.append(since.isoformat())
+    if until:
+        clauses.append("a.published <= ?")
+        params.append(until.isoformat())
+    return clauses, params
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -391,13 +403,7 @@ class Store:
         return out
 
     def chunk_ids_in_range(self, since: date | None, until: date | None) -> np.ndarray:
-        clauses, params = [], []
-        if since:
-            clauses.append("a.published >= ?")
-            params.append(since.isoformat())
-        if until:
-            clauses.append("a.published <= ?")
-            params.append(until.isoformat())
+        clauses, params = _published_between(since, until)
         where = " AND ".join(clauses) or "1"
         with self._lock:
             rows = self._db.execute(
@@ -412,13 +418,8 @@ class Store:
         if not terms:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        clauses, params = ["chunks_fts MATCH ?"], [match]
-        if since:
-            clauses.append("a.published >= ?")
-            params.append(since.isoformat())
-        if until:
-            clauses.append("a.published <= ?")
-            params.append(until.isoformat())
+        dates, params = _published_between(since, until)
+        clauses, params = ["chunks_fts MATCH ?", *dates], [match, *params]
         sql = (
             "SELECT chunks_fts.rowid, bm25(chunks_fts, 0.5, 1.0) AS rank FROM chunks_fts "
             "JOIN chunks c ON c.id = chunks_fts.rowid JOIN articles a ON a.id = c.article_id "
