@@ -6,14 +6,17 @@
 """
 
 from .api import RAG, IndexInfo
+from .check import CheckReport, check_index, repair_index
 from .config import Settings
 from .errors import (
+    IndexBusyError,
     IndexCorruptError,
     IndexMismatchError,
     LoadError,
     ModelIntegrityError,
     ModelNotFoundError,
     RagError,
+    RemoteModelError,
 )
 from .results import Answer, ArticleInfo, Citation, FileFailure, Hit, IngestReport
 
@@ -21,9 +24,11 @@ __all__ = [
     "RAG",
     "Answer",
     "ArticleInfo",
+    "CheckReport",
     "Citation",
     "FileFailure",
     "Hit",
+    "IndexBusyError",
     "IndexCorruptError",
     "IndexInfo",
     "IndexMismatchError",
@@ -32,6 +37,9 @@ __all__ = [
     "ModelIntegrityError",
     "ModelNotFoundError",
     "RagError",
+    "RemoteModelError",
     "Settings",
+    "check_index",
+    "repair_index",
 ]
 __version__ = "0.1.0"

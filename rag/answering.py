@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from . import guards
+from .chunking import split_sentences
 from .citations import best_sentence, parse_citations
 from .generation import Generator
 from .prompts import REFUSAL_MARKER, Prompts
@@ -50,14 +51,28 @@ def finish_answer(
     if invalid:
         notes.append(f"dropped citations to sources that were not given: {invalid}")
     text = parsed.text
+    if guards.has_words(text):
+        # Article text is data: what the answer takes from instruction-like source text (or
+        # from nowhere, or from the system prompt) is dropped, and nothing left means no answer.
+        ungrounded = guards.ungrounded_sentences(text, question, hits, prompts.fill("answer_system"))
+        if ungrounded:
+            kept = " ".join(s for span in split_sentences(text) if (s := text[span.start : span.end].strip()) not in ungrounded)
+            if not guards.has_words(kept):
+                return _refusal(question, hits, prompts, "the answer was not supported by the sources' news content", raw_text=raw)
+            parsed = parse_citations(kept, hits, texts)
+            text = parsed.text
+            notes.append(f"dropped answer sentences the sources' news content does not support: {ungrounded}")
     if not guards.has_words(text):
-        # A bare "[3]": answer with the cited (or best) passage's most relevant sentence instead.
+        # A bare "[3]": answer with the cited (or best) passage's most relevant sentence instead
+        # (never one of its instruction-like sentences, which are blanked out first).
         n = parsed.citations[0].n if parsed.citations else 1
-        quote, _, _ = best_sentence(hits[n - 1], None, question)
+        quote, _, _ = best_sentence(guards.mask_instructions(hits[n - 1]), None, question)
+        if not quote.strip():
+            return _refusal(question, hits, prompts, "the cited passage has no news content", raw_text=raw)
         text = f"{quote} [{n}]"
         notes.append("the model answered without words; the answer quotes the cited passage")
     elif not parsed.citations:
-        cited = guards.add_missing_citations(text, hits)
+        cited = guards.add_missing_citations(text, [guards.mask_instructions(h) for h in hits])
         if cited is None:
             return _refusal(question, hits, prompts, "the answer was not supported by any source", raw_text=raw)
         text = cited
@@ -108,7 +123,8 @@ def stream_answer(
     raw = ""
     held = ""
     first_token = None
-    messages = prompts.answer_messages(question, hits)
+    # The model never reads source sentences that address an AI (see guards.mask_instructions).
+    messages = prompts.answer_messages(question, [guards.mask_instructions(h) for h in hits])
     for piece in generator.stream(messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel):
         if first_token is None:
             first_token = time.perf_counter() - started

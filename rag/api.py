@@ -9,19 +9,23 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from . import retrieval
 from .answering import History, condense_question, stream_answer
+from .check import CheckReport, check_index, repair_index
 from .chunking import ChunkerSettings
 from .config import Settings
-from .embedding import Embedder, load_embedder
 from .dates import resolve_dates
+from .embedding import CachingEmbedder, Embedder, load_embedder
 from .errors import RagError
 from .evidence import select_evidence
 from .generation import Generator, LlamaCppGenerator
 from .ingest import Progress, ingest
-from .models import resolve_llm
+from .locking import ingest_lock
+from .models import installed_llms, resolve_llm
 from .prompts import Prompts
+from .remote import REMOTE_LLM, OpenAICompatibleGenerator
 from .results import Answer, ArticleInfo, Hit, IngestReport
 from .store import Store
 
@@ -64,6 +68,7 @@ class RAG:
         self.settings = settings
         self.store = store
         self.embedder = embedder
+        self._cached_embedder = CachingEmbedder(embedder)  # questions and evidence sentences
         self.prompts = Prompts(settings.prompts_dir)
         self._generators: dict[str, Generator] = {}
         if generator is not None:
@@ -121,15 +126,26 @@ class RAG:
         return self.generator_for(None)
 
     def generator_for(self, llm: str | None) -> Generator:
-        """The generator for a bundled model name or .gguf path; one instance per model, shared."""
+        """The generator for a bundled model name, a .gguf path, or ``openai-compatible`` (the
+        server in ``settings.remote_llm_*``); one instance per model, shared."""
         name = llm or self.settings.llm
         with self._generator_lock:
-            if name not in self._generators:
+            if name not in self._generators and name == REMOTE_LLM:
+                self._generators[name] = OpenAICompatibleGenerator.from_settings(self.settings)
+            elif name not in self._generators:
                 path = resolve_llm(name, self.settings.cache_dir)
                 self._generators[name] = LlamaCppGenerator(
                     name, path, n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads, seed=self.settings.seed
                 )
             return self._generators[name]
+
+    def available_llms(self) -> list[str]:
+        """Model names callers may pick: the default, the installed bundled LLMs, and the remote
+        server when one is configured. Nothing else, so a request cannot load arbitrary files."""
+        names = [self.settings.llm, *installed_llms()]
+        if self.settings.remote_llm_base_url:
+            names.append(REMOTE_LLM)
+        return list(dict.fromkeys(names))
 
     def preload(self, llm: str | None = None) -> threading.Thread:
         """Load a model in a background thread (so a UI is usable while it loads)."""
@@ -144,12 +160,47 @@ class RAG:
 
     # ------------------------------------------------------------ articles
 
-    def add(self, paths: Iterable[str | Path] | str | Path, progress: Progress | None = None) -> IngestReport:
+    def add(
+        self,
+        paths: Iterable[str | Path] | str | Path,
+        progress: Progress | None = None,
+        wait: bool = True,
+        on_wait: Callable[[str], None] | None = None,
+        *,
+        engine: Literal["local", "ray"] = "local",
+        ray_address: str | None = None,
+        workers: int | None = None,
+    ) -> IngestReport:
         """Index files and directories (recursively). Bad files are reported, never fatal;
-        content already indexed is skipped; a changed article replaces its old version."""
+        content already indexed is skipped; a changed article replaces its old version.
+
+        One ingest at a time per index (any process): while another runs, this one waits
+        (``on_wait`` gets a "waiting for another ingest (pid N …)" message) or, with
+        ``wait=False``, raises :class:`IndexBusyError`. Questions are answered meanwhile.
+
+        ``engine="ray"`` parses, chunks and embeds on Ray Data (:mod:`rag.ray_ingest`): on the
+        cluster at ``ray_address`` (default ``settings.ray_address``; none starts a local Ray)
+        with ``workers`` embedding actors (default ``settings.ray_workers``); this process
+        still writes the index. Without Ray installed, the local engine runs and a warning
+        says why (``report.engine`` tells which ran); ``progress`` then counts articles."""
         if isinstance(paths, (str, Path)):
             paths = [paths]
-        return ingest(paths, self.store, self.embedder, self.settings.max_file_bytes, progress)
+        if engine not in ("local", "ray"):
+            raise RagError(f"unknown ingest engine {engine!r}; choose 'local' or 'ray'")
+        if engine == "ray":
+            from . import ray_ingest
+
+            if not ray_ingest.ray_available():
+                log.warning("%s; ingesting with the local engine", ray_ingest.unavailable_message())
+                engine = "local"
+        with ingest_lock(self.store.directory, wait, on_wait or log.warning):
+            if engine == "ray":
+                return ray_ingest.ingest_on_ray(
+                    paths, self.store, ray_ingest.embedder_factory(self.embedder), self.settings.max_file_bytes,
+                    address=ray_address or self.settings.ray_address, workers=workers or self.settings.ray_workers,
+                    progress=progress,
+                )
+            return ingest(paths, self.store, self.embedder, self.settings.max_file_bytes, progress)
 
     def remove(self, refs: str | Sequence[str]) -> list[str]:
         """Remove articles by id (or id prefix, URL, or the file path they came from).
@@ -165,6 +216,11 @@ class RAG:
         ids = list(dict.fromkeys(ids))
         self.store.commit(remove=ids)
         return ids
+
+    def check(self, repair: bool = False) -> CheckReport:
+        """Verify that SQLite, BM25 and FAISS agree (see :func:`rag.check.check_index`);
+        ``repair`` fixes what can be fixed first (:func:`rag.check.repair_index`)."""
+        return (repair_index if repair else check_index)(self.store.directory)
 
     def articles(self, search: str | None = None) -> list[ArticleInfo]:
         """Indexed articles, newest first; ``search`` keeps those whose title, source,
@@ -219,14 +275,14 @@ class RAG:
         k = k or self.settings.top_k
         start, end = _as_date(since, "since"), _as_date(until, "until")
         if start or end:
-            return retrieval.search(self.store, self.embedder, query, k, start, end, mode), None
+            return retrieval.search(self.store, self._cached_embedder, query, k, start, end, mode), None
         named = resolve_dates(query, _as_date(today, "today") or date.today())
         if named:
             window = named.widened()
-            hits = retrieval.search(self.store, self.embedder, query, k, window.since, window.until, mode)
+            hits = retrieval.search(self.store, self._cached_embedder, query, k, window.since, window.until, mode)
             if hits:
                 return hits, f"'{named.phrase}': published {window.since} to {window.until}"
-        return retrieval.search(self.store, self.embedder, query, k, None, None, mode), (
+        return retrieval.search(self.store, self._cached_embedder, query, k, None, None, mode), (
             f"'{named.phrase}' matched no published dates; searched all articles" if named else None
         )
 
@@ -241,6 +297,8 @@ class RAG:
         cancel: threading.Event | None = None,
         today: DateLike = None,
         mode: retrieval.Mode | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
     ) -> Iterator[str | Answer]:
         """Answer ``question``: yields the reply's pieces as they are generated, then the final
         :class:`Answer` (checked, with citations) as the last item. ``history`` is a list of
@@ -248,7 +306,8 @@ class RAG:
         ``llm`` picks another model than ``settings.llm`` for this question; setting ``cancel``
         stops the generation at the next token (the final Answer then holds what was written);
         ``today`` is the date relative expressions in the question are read against; ``mode`` the
-        retrieval mode (see :meth:`search`)."""
+        retrieval mode (see :meth:`search`); ``max_tokens`` and ``temperature`` override the
+        settings for this answer."""
         if not question.strip():
             raise RagError("the question is empty")
         started = time.perf_counter()
@@ -257,14 +316,15 @@ class RAG:
         retrieved, date_note = self._search(standalone, k, since, until, mode, today)
         if self.settings.evidence == "sentences":
             sources = select_evidence(
-                standalone, retrieved, self.embedder, self.settings.context_tokens, article_text=self.article_text
+                standalone, retrieved, self._cached_embedder, self.settings.context_tokens, article_text=self.article_text
             )
         else:
-            sources = retrieval.fit_budget(retrieved, self.settings.context_tokens, self.embedder.count_tokens)
+            sources = retrieval.fit_budget(retrieved, self.settings.context_tokens, self._cached_embedder.count_tokens)
         retrieval_s = time.perf_counter() - started
         for event in stream_answer(
             standalone, retrieved, sources, generator, self.prompts, self.article_text,
-            self.settings.max_answer_tokens, self.settings.temperature, cancel,
+            max_tokens or self.settings.max_answer_tokens,
+            self.settings.temperature if temperature is None else temperature, cancel,
         ):
             if isinstance(event, Answer):
                 event.question = question
@@ -287,10 +347,14 @@ class RAG:
         on_token: Callable[[str], None] | None = None,
         today: DateLike = None,
         mode: retrieval.Mode | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
     ) -> Answer:
         """Answer ``question`` from the indexed articles, citing them as [n] (see :meth:`stream`)."""
         answer = None
-        for event in self.stream(question, history, k, since, until, llm, today=today, mode=mode):
+        for event in self.stream(
+            question, history, k, since, until, llm, today=today, mode=mode, max_tokens=max_tokens, temperature=temperature
+        ):
             if isinstance(event, Answer):
                 answer = event
             elif on_token:

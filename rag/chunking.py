@@ -11,6 +11,15 @@ from .articles import Article
 
 TokenCounter = Callable[[str], int]
 _WORD = re.compile(r"\S+")
+# pysbd is slow (about 75 s per 10 MB of prose) and goes quadratic on long runs of short
+# "sentences" ("a. a. a. ..."), so it only ever sees windows of this many characters, and only
+# in texts up to PYSBD_MAX_TEXT; longer texts (no real article is that long) use _SENTENCE_END.
+PYSBD_WINDOW = 2000
+PYSBD_MAX_TEXT = 100_000
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
+# A chunk never spans more characters than this per budget token: a tokenizer may count a
+# huge unbroken "word" as one unknown token, which would otherwise make one giant chunk.
+MAX_CHARS_PER_TOKEN = 12
 
 
 @dataclass(frozen=True)
@@ -43,13 +52,55 @@ def _segmenter():  # type: ignore[no-untyped-def]
     return pysbd.Segmenter(language="en", clean=False)
 
 
+def _windows(line: str, size: int) -> list[tuple[int, int]]:
+    """(start, end) pieces of ``line`` of at most ``size`` characters, cut after the last sentence
+    end in each, else at the last space, else anywhere."""
+    out, start = [], 0
+    while len(line) - start > size:
+        limit = start + size
+        ends = [m.end() for m in _SENTENCE_END.finditer(line, start, limit)]
+        cut = ends[-1] if ends and ends[-1] > start else line.rfind(" ", start + 1, limit)
+        if cut <= start:
+            cut = limit
+        out.append((start, cut))
+        start = cut
+    out.append((start, len(line)))
+    return out
+
+
+def _regex_sentences(line: str) -> list[tuple[int, int]]:
+    """Cheap, linear sentence spans for texts too long for pysbd."""
+    out, start = [], 0
+    for m in _SENTENCE_END.finditer(line):
+        out.append((start, m.end()))
+        start = m.end()
+    out.append((start, len(line)))
+    return out
+
+
 def split_sentences(text: str) -> list[Span]:
     """Sentence spans of ``text``; line breaks always end a sentence (headings, list items)."""
     spans: list[Span] = []
+    use_pysbd = len(text) <= PYSBD_MAX_TEXT
     for line in re.finditer(r"[^\n]+", text):
-        base, line_text = line.start(), line.group()
-        if not line_text.strip():
+        if not line.group().strip():
             continue
+        pieces = _windows(line.group(), PYSBD_WINDOW) if use_pysbd else _regex_sentences(line.group())
+        for start, end in pieces:
+            spans.extend(_segment(text, line.start() + start, line.start() + end, use_pysbd))
+    return spans
+
+
+def _segment(text: str, base: int, end: int, use_pysbd: bool) -> list[Span]:
+    line_text = text[base:end]
+    if not use_pysbd:
+        s = line_text.strip()
+        if not s:
+            return []
+        lead = len(line_text) - len(line_text.lstrip())
+        return [Span(base + lead, base + lead + len(s))]
+    spans: list[Span] = []
+    if line_text.strip():
         pos = 0
         for sentence in _segmenter().segment(line_text):
             s = sentence.strip()
@@ -70,15 +121,33 @@ def split_sentences(text: str) -> list[Span]:
     return spans
 
 
-def _split_long(text: str, span: Span, max_tokens: int, count: TokenCounter) -> list[Span]:
-    """Cut a sentence longer than the budget at word boundaries."""
+def _cut_word(start: int, end: int, text: str, max_tokens: int, max_chars: int, count: TokenCounter) -> list[Span]:
+    """Cut one word that alone is over the budget (a URL, a run of digits, garbage) into pieces."""
+    pieces = []
+    while start < end:
+        size = min(max_chars, end - start)
+        while size > 1 and count(text[start : start + size]) > max_tokens:
+            size //= 2
+        pieces.append(Span(start, start + size))
+        start += size
+    return pieces
+
+
+def _split_long(text: str, span: Span, max_tokens: int, max_chars: int, count: TokenCounter) -> list[Span]:
+    """Cut a sentence longer than the budget (in tokens or characters) at word boundaries."""
     pieces: list[Span] = []
     start = None
     used = 0
     last_end = span.start
     for word in _WORD.finditer(text, span.start, span.end):
         n = count(word.group())
-        if start is not None and used + n > max_tokens:
+        if n > max_tokens or word.end() - word.start() > max_chars:
+            if start is not None:
+                pieces.append(Span(start, last_end))
+                start, used = None, 0
+            pieces.extend(_cut_word(word.start(), word.end(), text, max_tokens, max_chars, count))
+            continue
+        if start is not None and (used + n > max_tokens or word.end() - start > max_chars):
             pieces.append(Span(start, last_end))
             start, used = None, 0
         if start is None:
@@ -94,11 +163,13 @@ def chunk_article(article: Article, settings: ChunkerSettings, count: TokenCount
     """Pack whole sentences into chunks of at most ``max_tokens``; consecutive chunks share
     up to ``overlap_tokens`` of trailing sentences so a fact on a boundary is never lost."""
     text = article.text
+    max_chars = settings.max_tokens * MAX_CHARS_PER_TOKEN
     units: list[tuple[Span, int]] = []
     for span in split_sentences(text):
         n = count(text[span.start : span.end])
-        if n > settings.max_tokens:
-            units.extend((p, count(text[p.start : p.end])) for p in _split_long(text, span, settings.max_tokens, count))
+        if n > settings.max_tokens or span.end - span.start > max_chars:
+            pieces = _split_long(text, span, settings.max_tokens, max_chars, count)
+            units.extend((p, count(text[p.start : p.end])) for p in pieces)
         else:
             units.append((span, n))
 
@@ -106,7 +177,9 @@ def chunk_article(article: Article, settings: ChunkerSettings, count: TokenCount
     i = 0
     while i < len(units):
         j, used = i, 0
-        while j < len(units) and (j == i or used + units[j][1] <= settings.max_tokens):
+        while j < len(units) and (
+            j == i or (used + units[j][1] <= settings.max_tokens and units[j][0].end - units[i][0].start <= max_chars)
+        ):
             used += units[j][1]
             j += 1
         start, end = units[i][0].start, units[j - 1][0].end

@@ -4,10 +4,10 @@ each one points at. Also the word-overlap measure the answer guards use."""
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from .chunking import split_sentences
 from .results import Citation, Hit
@@ -30,11 +30,17 @@ def fold(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-@lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
-    import snowballstemmer
+_local = threading.local()
 
-    return snowballstemmer.stemmer("english")
+
+def _stemmer():  # type: ignore[no-untyped-def]
+    # One per thread: a snowball stemmer keeps its word in the object, so chat users answering
+    # at the same time corrupted each other's stems (IndexError under load).
+    if (stemmer := getattr(_local, "stemmer", None)) is None:
+        import snowballstemmer
+
+        stemmer = _local.stemmer = snowballstemmer.stemmer("english")
+    return stemmer
 
 
 def content_words(text: str) -> set[str]:

@@ -36,8 +36,9 @@ def _open(ctx: click.Context, seed: bool = True) -> RAG:
 class _Bar:
     """tqdm bar driven by (done, total) callbacks."""
 
-    def __init__(self, desc: str) -> None:
+    def __init__(self, desc: str, unit: str = "chunk") -> None:
         self.desc = desc
+        self.unit = unit
         self._bar = None
 
     def __call__(self, done: int, total: int) -> None:
@@ -46,7 +47,7 @@ class _Bar:
         if self._bar is None:
             if total == 0:
                 return
-            self._bar = tqdm(total=total, desc=self.desc, unit="chunk", file=sys.stderr)
+            self._bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr)
         self._bar.update(done - self._bar.n)
 
     def close(self) -> None:
@@ -67,13 +68,31 @@ def cli(ctx: click.Context, index: Path | None, llm: str | None, verbose: bool) 
 
 @cli.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: parse, chunk and embed on Ray Data workers (pip install 'rag[ray]').")
+@click.option("--address", help="Ray cluster address for --engine ray (default: RAG_RAY_ADDRESS; none: a local Ray).")
+@click.option("--workers", type=click.IntRange(min=1), help="Embedding workers for --engine ray (default: RAG_RAY_WORKERS, 2).")
+@click.option("--no-wait", is_flag=True, help="Fail at once if another ingest is writing to the index (default: wait for it).")
 @click.pass_context
-def ingest_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+def ingest_cmd(
+    ctx: click.Context, paths: tuple[Path, ...], engine: str, address: str | None, workers: int | None, no_wait: bool
+) -> None:
     """Index files and directories (.txt .md .html .json .jsonl .rss .atom .xml)."""
+    if engine != "ray" and (address or workers):
+        raise click.UsageError("--address and --workers only apply with --engine ray")
+    if engine == "ray":
+        from .ray_ingest import ray_available, unavailable_message
+
+        if not ray_available():
+            click.echo(f"note: {unavailable_message()}; ingesting with the local engine instead", err=True)
+            engine = "local"
     rag = _open(ctx, seed=False)
-    bar = _Bar("embedding")
+    bar = _Bar("embedding") if engine == "local" else _Bar("embedding on Ray", unit="article")
     try:
-        report = rag.add(list(paths), progress=bar)
+        report = rag.add(
+            list(paths), progress=bar, engine=engine, ray_address=address, workers=workers,  # type: ignore[arg-type]
+            wait=not no_wait, on_wait=lambda message: click.echo(message, err=True),
+        )
     finally:
         bar.close()
     click.echo(report.summary())
@@ -217,6 +236,19 @@ def info_cmd(ctx: click.Context, list_articles: bool) -> None:
             click.echo(f"  {a.id}  {a.published or '----------'}  {a.chunk_count:3d} chunks  {a.title}  [{a.source or '-'}]")
 
 
+@cli.command("check")
+@click.option("--repair", is_flag=True, help="Fix what can be fixed (refused while an ingest runs), then check again.")
+@click.pass_context
+def check_cmd(ctx: click.Context, repair: bool) -> None:
+    """Verify that the database, BM25 and FAISS agree; exit 1 when they do not."""
+    from .check import check_index, repair_index
+
+    directory = ctx.obj["settings"].resolved_index_dir()
+    report = repair_index(directory) if repair else check_index(directory)
+    click.echo(report.text())
+    sys.exit(0 if report.ok else 1)
+
+
 @cli.command("rm")
 @click.argument("refs", nargs=-1, required=True)
 @click.pass_context
@@ -255,12 +287,28 @@ def chat_cmd(ctx: click.Context) -> None:
 @cli.command("ui")
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None)
+@click.option("--api", is_flag=True, help="Also serve the HTTP API (/v1/...) from the same address.")
 @click.pass_context
-def ui_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
+def ui_cmd(ctx: click.Context, host: str | None, port: int | None, api: bool) -> None:
     """Open the browser chat."""
     from .webapp import launch
 
-    launch(ctx.obj["settings"], host=host, port=port)
+    launch(ctx.obj["settings"], host=host, port=port, api=api)
+
+
+@cli.command("serve")
+@click.option("--host", default=None, help="Address to listen on (default RAG_API_HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default RAG_API_PORT or 8000).")
+@click.option("--no-preload", is_flag=True, help="Load the model on the first question instead of at start.")
+@click.pass_context
+def serve_cmd(ctx: click.Context, host: str | None, port: int | None, no_preload: bool) -> None:
+    """Serve the OpenAI-compatible HTTP API (/v1/chat/completions, /v1/search, /v1/articles)."""
+    from .server import serve
+
+    rag = _open(ctx)
+    if not no_preload:
+        rag.preload()
+    serve(rag, host=host, port=port)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +65,26 @@ class Settings(BaseSettings):
     seed: int = Field(0, description="Sampling seed, for reproducible answers.")
 
     max_file_bytes: int = Field(25_000_000, ge=1, description="Larger input files are refused.")
+    ray_address: str | None = Field(
+        None, description="Ray cluster for `--engine ray` (e.g. ray://head:10001 or auto); none: a local Ray."
+    )
+    ray_workers: int = Field(2, ge=1, description="Chunk+embed workers (one model each) for `--engine ray`.")
+
+    # A remote model server, used when RAG_LLM=openai-compatible (or a request picks that model).
+    remote_llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible server URL, e.g. http://127.0.0.1:8080/v1 (llama.cpp server, vLLM)."
+    )
+    remote_llm_model: str = Field("default", description="Model name sent to the remote server.")
+    remote_llm_api_key: SecretStr | None = Field(None, description="Bearer key for the remote server, if it needs one.")
+    remote_llm_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the remote server.")
+    remote_llm_max_retries: int = Field(1, ge=0, description="Retries on connection errors and 5xx answers.")
+
+    # The HTTP API (`rag serve`).
+    api_host: str = Field("127.0.0.1", description="Address `rag serve` listens on.")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port `rag serve` listens on.")
+    api_key: SecretStr | None = Field(None, description="Bearer token every /v1 request must carry (none: no auth).")
+    api_max_request_bytes: int = Field(1_000_000, ge=1, description="Largest request body, except article uploads.")
+    api_max_ingest_bytes: int = Field(50_000_000, ge=1, description="Largest POST /v1/articles body.")
 
     def resolved_index_dir(self) -> Path:
         return self.index_dir.expanduser().resolve()

@@ -23,6 +23,10 @@ class IndexCorruptError(RagError):
     """An index file is unreadable or inconsistent."""
 
 
+class IndexBusyError(RagError):
+    """Another process is writing to the index and the caller asked not to wait."""
+
+
 class LoadError(RagError):
     """One input file (or record) could not be turned into articles."""
 
@@ -30,3 +34,7 @@ class LoadError(RagError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class RemoteModelError(RagError):
+    """A remote (OpenAI-compatible) model server could not be reached or refused the request."""

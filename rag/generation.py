@@ -7,7 +7,6 @@ One loaded llama.cpp model serves every caller; a lock serialises access to it, 
 from __future__ import annotations
 
 import os
-import queue
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 Message = dict[str, str]
-_END = object()
 
 
 @runtime_checkable
@@ -62,6 +60,14 @@ class LlamaCppGenerator:
                     )
         return self._llm
 
+    def warm(self, messages: Sequence[Message]) -> None:
+        """Evaluate the fixed start of every prompt (the system message) once, so even the first
+        question skips it: llama-cpp-python keeps the KV cache of the longest token prefix a new
+        prompt shares with the last one, which is why the system prompt comes first and never varies."""
+        llm = self.load()
+        with self._lock:
+            llm.create_chat_completion(messages=list(messages), max_tokens=1, temperature=0.0)
+
     def count_tokens(self, text: str) -> int:
         llm = self.load()
         return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -69,39 +75,26 @@ class LlamaCppGenerator:
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float, cancel: threading.Event | None = None
     ) -> Iterator[str]:
-        # The model runs in its own thread and hands pieces over a queue, so the lock is held
-        # only while generating: a consumer that stops reading (a closed browser tab, a Stop
-        # button) ends the generation at the next token instead of holding the model forever.
+        # Generate in the caller's thread: a producer thread handing pieces over a queue woke a
+        # second thread per token, which on 2 cores stalled llama.cpp's spinning workers and cost
+        # ~40% of tokens/s (benchmarks/answer_latency.py). The lock is a plain Lock, released by
+        # closing the generator from any thread: a consumer that stops (Stop, a closed tab) closes
+        # it, or sets ``cancel``, and the model is free at the next token.
         llm = self.load()
-        pieces: queue.Queue[object] = queue.Queue()
-        gone = threading.Event()
-
-        def produce() -> None:
+        with self._lock:
+            chunks = llm.create_chat_completion(
+                messages=list(messages), max_tokens=max_tokens, temperature=temperature,
+                top_p=0.9, repeat_penalty=1.05, seed=self.seed, stream=True,
+            )
             try:
-                with self._lock:
-                    chunks = llm.create_chat_completion(
-                        messages=list(messages), max_tokens=max_tokens, temperature=temperature,
-                        top_p=0.9, repeat_penalty=1.05, seed=self.seed, stream=True,
-                    )
-                    for chunk in chunks:
-                        if gone.is_set() or (cancel is not None and cancel.is_set()):
-                            break
-                        piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
-                        if piece:
-                            pieces.put(piece)
-            except Exception as e:  # handed to the consumer
-                pieces.put(e)
+                for chunk in chunks:
+                    if cancel is not None and cancel.is_set():
+                        break
+                    piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
+                    if piece:
+                        yield piece
             finally:
-                pieces.put(_END)
-
-        threading.Thread(target=produce, daemon=True, name="llama-generate").start()
-        try:
-            while (item := pieces.get()) is not _END:
-                if isinstance(item, Exception):
-                    raise item
-                yield str(item)
-        finally:
-            gone.set()
+                chunks.close()  # type: ignore[union-attr]
 
 
 class ExtractiveFakeGenerator:
@@ -124,7 +117,7 @@ class ExtractiveFakeGenerator:
         question = content.rsplit("Question:", 1)[1].split("\n")[0]
         q_words = {w for w in re.findall(r"\w+", question.lower()) if len(w) > 3}
         best, best_score = None, 0
-        for m in re.finditer(r"^\[(\d+)\] (.*)$", content, re.M):
+        for m in re.finditer(r"^\[(\d+)\] (.*)$", content, re.MULTILINE):
             for sentence in re.split(r"(?<=[.!?])\s+", m.group(2)):
                 score = len(q_words & set(re.findall(r"\w+", sentence.lower())))
                 if score > best_score:

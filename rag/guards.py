@@ -3,13 +3,17 @@
 Before generation: a question naming something (a person, place, number) that no retrieved
 passage mentions is declined without asking the model. After generation: an answer that is
 only a citation is replaced by the cited sentence; an uncited answer gets citations where its
-words clearly come from a source, and is declined when they come from none.
+words clearly come from a source, and is declined when they come from none. Sentences in
+the sources that read as instructions to an AI are not evidence (see the injection section).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
+from dataclasses import replace
+from functools import lru_cache
 
 from .citations import CITATION, content_words, fold, overlap, strip_citations
 from .chunking import split_sentences
@@ -138,3 +142,116 @@ def add_missing_citations(text: str, hits: Sequence[Hit], threshold: float = 0.5
         else:
             out.append(sentence)
     return " ".join(out) if supported else None
+
+
+# ---------------------------------------------------------------- prompt injection
+#
+# Article text is data. Sentences in it that speak to an AI (override its instructions, give it
+# a new role, dictate its answer, ask for its prompt, or carry chat-template role markers) are
+# kept out of what the model reads and out of what counts as evidence for an answer. The
+# patterns describe the *shape* of an instruction, never a particular payload.
+
+_LATIN_LOOKALIKES = str.maketrans("аеорсухіјѕԁӏАЕОРСХІЈЅΑΕΙΚΜΝΟΡΤΧ", "aeopcyxijsdlAEOPCXIJSAEIKMNOPTX")
+_INSTRUCTION_PATTERNS = [
+    # overriding its instructions: "ignore previous instructions", "disregard everything above"
+    r"\b(ignore|disregard|forget|override|bypass|overrule)\s+(all\s+|any\s+)?(of\s+)?(the\s+|your\s+|my\s+)?"
+    r"(previous|prior|above|earlier|preceding|original|initial|system|your|all)\s+(\w+\s+)?"
+    r"(instructions?|prompts?|rules|directions|directives|guidelines|constraints|context|messages?|text|sources)\b",
+    r"\b(ignore|disregard|forget|override)\s+(\w+\s+){0,2}(instructions|prompts?|system messages?)\b",
+    r"\b(ignore|disregard|forget)\s+(everything|anything|all)\s+(above|before|else|previous|prior|you)\b",
+    r"\b(ignore|disregard)\s+the\s+(sources|articles|news)\b",
+    # chat-template role markers and control tokens
+    r"<\|[^|>]{1,40}\|>|\[/?INST\]|<</?SYS>>|</?s>|<(start|end)_of_turn>",
+    r"</?(system|sources?|instructions?|user|assistant|prompt|context|im_start|im_end)\b[^<>]{0,40}>",
+    r"(^|[\n#*>.!?]\s*)(system|assistant|user|human|instructions?)\s*(prompt|message|notice)?\s*:",
+    r"###\s*(instruction|response|system|input|task)",
+    # speaking to a model: "dear assistant", "if you are an AI", "note to AI readers", "you are now X"
+    r"\b(dear|hey|attention)\s+(ai|assistant|model|chatbot|bot|llm)s?\b",
+    r"\bif you are an?\s+(ai|assistant|language model|llm|chatbot|bot)\b|\bas an ai\b[^.!?]{0,20}\byou\b",
+    r"\b(note|message|instructions?)\s+(to|for)\s+(any\s+|all\s+)?(ai|llms?|automated|bots?|assistants?|language models?|chatbots?)\b",
+    r"\byou are now\s+(a|an|the|my|called|named|playing)\b|(?-i:\byou are now [A-Z])",
+    r"\b(you\s+(will|must|should)|please|now)\s+(act|behave|respond|answer)\s+as\b|\blet'?s\s+(play a game|role-?play|pretend)\b",
+    r"\bpretend\s+(to be|you are|you're)\b|\brole-?play\s+as\b|\b(your\s+)?new\s+(task|instructions?|role)\s*:",
+    # dictating the answer: "the answer to any question is X", "respond only with X", "reply with X only"
+    r"\b(answer|reply|response|output)s?\s+(to|for)\s+(any|every|all|each|your|the next)\s+(questions?|quer(y|ies)|prompts?|requests?)\b",
+    r"\b(answer|respond|reply)\s+(to\s+)?(every|any|all|each|the next)\s+(questions?|quer(y|ies)|requests?)\b",
+    r"\b(all|every|each|your)\s+(answers?|repl(y|ies)|responses?)\s+(must|should|shall|will)\b",
+    r"\b(answer|respond|reply|say|output)\s+(only|exactly|always|solely)\s+(with|in|using|by|the)\b",
+    r"\b(answer|respond|reply|say)\s+with\s+[^.!?]{1,40}\s+only\b|\b(answer|respond|reply)\s+with\s+the\s+(word|phrase|text|string)\b",
+    r"\b(if|when|whenever)\s+(you\s+are|you're|you\s+get)\s+(asked|questioned|prompted)\b",
+    r"(^\W*|\byou\s+(must|should|will)\s+)(always|only|never)\s+(answer|reply|respond|say)\b",
+    r"\bfrom now on,?\s+(you|always|only|answer|reply|respond|say)\b",
+    r"\b(if|when|whenever)\s+(anyone|someone|somebody|a user|the user|users?)\s+(asks?|asked|questions?)\b"
+    r"[^.!?]{0,80}\b(say|answer|reply|respond|tell)\b",
+    r"\b(append|add|include)\b.{0,60}?\bto (your|every|each|the) (answer|reply|response|output)s?\b",  # URLs have dots
+    # asking for the prompt
+    r"\b(print|reveal|show|repeat|output|display|leak|disclose|tell me|write out)\b[^.!?]{0,30}\b(system prompt|your (instructions|prompt|rules|"
+    r"guidelines|system message|configuration))",
+]
+_INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTION_PATTERNS), re.I)
+
+
+def looks_like_instruction(sentence: str) -> bool:
+    """Does this sentence address an AI rather than report news? Checked on the NFKC text with
+    invisible characters dropped and Cyrillic/Greek look-alike letters read as Latin, so
+    'ig\u200bnore' or 'іgnore' (Cyrillic і) do not slip past."""
+    text = unicodedata.normalize("NFKC", sentence)
+    text = "".join(c for c in text if c.isspace() or unicodedata.category(c) not in ("Cf", "Cc"))
+    return bool(_INSTRUCTION.search(text.translate(_LATIN_LOOKALIKES)))
+
+
+@lru_cache(maxsize=512)  # the same passages are checked for the prompt and again for the answer
+def instruction_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """Offsets of the sentences (and lines) of ``text`` that look like instructions to an AI."""
+    spans = []
+    for line in re.finditer(r"[^\n\u2028\u2029]+", text):
+        for s in split_sentences(line.group()):
+            if looks_like_instruction(line.group()[s.start : s.end]):
+                spans.append((line.start() + s.start, line.start() + s.end))
+    return tuple(spans)
+
+
+def mask_instructions(hit: Hit) -> Hit:
+    """The passage with its instruction-like sentences blanked out (same length, so the
+    offsets of what remains still point into the article), and an instruction-like source
+    name or title dropped."""
+    text = hit.text
+    for start, end in instruction_spans(text):
+        text = text[:start] + " " * (end - start) + text[end:]
+    article = hit.article
+    if article.source and looks_like_instruction(article.source):
+        article = replace(article, source=None)
+    if article.title and looks_like_instruction(article.title):
+        article = replace(article, title="")
+    return hit if text == hit.text and article is hit.article else replace(hit, text=text, article=article)
+
+
+def _shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    words = [fold(w) for w in re.findall(r"\w+", text)]
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def ungrounded_sentences(answer: str, question: str, hits: Sequence[Hit], system_prompt: str = "") -> list[str]:
+    """Answer sentences the sources' news content does not support: ones that repeat words
+    found only in instruction-like source text (an obeyed injection), that share no content
+    with the question or the sources, or that quote the system prompt."""
+    clean = [mask_instructions(h) for h in hits]
+    known = content_words(question)
+    for h in clean:
+        known |= content_words(h.text)
+    injected = set()
+    for h in hits:
+        for start, end in instruction_spans(h.text):
+            injected |= content_words(h.text[start:end])
+    injected -= known
+    prompt_shingles = _shingles(system_prompt)
+    bad = []
+    for span in split_sentences(answer):
+        sentence = strip_citations(answer[span.start : span.end])
+        words = content_words(sentence)
+        if not words:
+            continue
+        support = len(words & known) / len(words)
+        if (words & injected and support < 0.8) or (len(words) >= 3 and support < 0.2) or _shingles(sentence) & prompt_shingles:
+            bad.append(answer[span.start : span.end].strip())
+    return bad

@@ -1,19 +1,27 @@
-"""The ingest pipeline as plain stage functions (batch in, batch out, no hidden state), so a
-distributed engine can map them over batches later: load -> dedup -> chunk -> embed -> commit."""
+"""The ingest pipeline as plain stage functions (batch in, batch out, no hidden state), shared by
+the local engine (``ingest`` below) and the Ray engine (``rag.ray_ingest``):
+
+    read (driver) -> parse -> plan (dedup, driver) -> chunk -> embed -> commit_all (near-dups, driver)
+
+``read`` and ``parse`` are split so bytes read on one machine can be parsed on another."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from itertools import islice
 from pathlib import Path
+
+import numpy as np
 
 from .articles import Article
 from .chunking import Chunk, ChunkerSettings, chunk_article, embedding_text
 from .dedup import NearDuplicates, signature
 from .embedding import Embedder
-from .loaders import load_paths
+from .errors import LoadError
+from .loaders import LoadFailure, LoadResult, LoadWarning, load_bytes, load_paths, read_file
 from .results import FileFailure, IngestReport
 from .store import ArticleUpdate, Store
 
@@ -28,6 +36,49 @@ class Planned:
     new: list[Article]
     changed: list[Article]
     duplicates: list[str]
+
+
+@dataclass(frozen=True)
+class FileBytes:
+    """A file read on the driver: all a worker needs to parse it, without sharing a filesystem."""
+
+    path: str  # as the user named it: the articles' origin and the failures' path
+    resolved: str  # absolute, symlinks resolved: file-based article ids are made from it
+    data: bytes
+    sidecar: bytes | None = None
+
+
+def read(paths: Iterable[Path], max_bytes: int) -> list[FileBytes | LoadFailure]:
+    """Each file's bytes, or why it cannot be read, in order."""
+    out: list[FileBytes | LoadFailure] = []
+    for path in paths:
+        try:
+            data, sidecar = read_file(path, max_bytes)
+            out.append(FileBytes(str(path), str(path.resolve()), data, sidecar))
+        except LoadError as e:
+            out.append(LoadFailure(e.path, e.reason))
+        except OSError as e:
+            out.append(LoadFailure(str(path), f"cannot read ({e.strerror or e})"))
+    return out
+
+
+def parse(files: Sequence[FileBytes]) -> list[LoadResult]:
+    """Articles and failures of each file, from its bytes alone."""
+    results = []
+    for f in files:
+        # Parsed under the resolved path so file-based ids match the local engine's on any
+        # machine, then shown under the name the user gave, as the local engine does.
+        one = load_bytes(Path(f.resolved), f.data, f.sidecar)
+
+        def shown(where: str, f: FileBytes = f) -> str:
+            return f.path + where[len(f.resolved) :] if where.startswith(f.resolved) else where
+
+        results.append(LoadResult(
+            [a.with_metadata(origin=shown(a.origin)) for a in one.articles],
+            [LoadFailure(shown(x.path), x.reason) for x in one.failures],
+            [LoadWarning(shown(x.path), x.reason) for x in one.warnings],
+        ))
+    return results
 
 
 def plan(articles: Iterable[Article], store: Store) -> Planned:
@@ -80,6 +131,69 @@ def _file_of(where: str) -> str:
     return re.sub(r"(:\d+|\[\d+\])$", "", where)
 
 
+def start_report(loaded: LoadResult, store: Store) -> tuple[IngestReport, list[Article], set[str]]:
+    """Record the load failures, plan against the store, and record the duplicates.
+    Returns the report so far, the articles to write, and the ids among them that are changes."""
+    report = IngestReport()
+    for f in loaded.failures:
+        report.failed.append(FileFailure(f.path, f.reason))
+        path = _file_of(f.path)
+        where = f.path[len(path) :]
+        label = f"line {where[1:]}: " if where.startswith(":") else f"record {where[1:-1]}: " if where else ""
+        report.file(path).failures.append(label + f.reason)
+    for w in loaded.warnings:  # the articles loaded, but the user should know what was guessed or dropped
+        report.warnings.append(FileFailure(w.path, w.reason))
+        path = _file_of(w.path)
+        where = w.path[len(path) :]
+        label = f"line {where[1:]}: " if where.startswith(":") else f"record {where[1:-1]}: " if where else ""
+        report.file(path).warnings.append(label + w.reason)
+    planned = plan(loaded.articles, store)
+    report.duplicates = planned.duplicates
+    for origin in planned.duplicates:
+        report.file(origin).duplicates += 1
+    return report, planned.new + planned.changed, {a.id for a in planned.changed}
+
+
+def commit_all(updates: Iterable[ArticleUpdate], store: Store, report: IngestReport, changed_ids: set[str]) -> None:
+    """Mark near-duplicates and commit ``updates`` in order, ``COMMIT_BATCH`` articles per
+    transaction (an update with no chunks is reported as a failure). Consumes ``updates``
+    lazily, so they can stream in from workers while earlier batches are written."""
+    near: NearDuplicates | None = None
+    it = iter(updates)
+    while group := list(islice(it, COMMIT_BATCH)):
+        batch = []
+        for u in group:
+            if u.chunks:
+                batch.append(u)
+            else:
+                report.failed.append(FileFailure(u.article.origin, "article has no text to index"))
+                report.file(u.article.origin).failures.append("article has no text to index")
+        if near is None and batch:
+            near = NearDuplicates()
+            near.add_all(store.signatures())
+        marked = mark_near_duplicates(batch, store, near) if batch else []
+        store.commit(marked)
+        report.near_duplicates.update({u.article.id: u.duplicate_of for u in marked if u.duplicate_of})
+        for u in batch:
+            a = u.article
+            if a.id in changed_ids:
+                report.updated.append(a.id)
+                report.file(a.origin).updated += 1
+            else:
+                report.added.append(a.id)
+                report.file(a.origin).added += 1
+            report.chunks += len(u.chunks)
+
+
+def _embedded(chunked: Sequence[tuple[Article, list[Chunk]]], embedder: Embedder, tick: Callable[[int], None]) -> Iterator[ArticleUpdate]:
+    """Updates in order, embedded one commit batch at a time (articles without chunks pass through empty)."""
+    for start in range(0, len(chunked), COMMIT_BATCH):
+        part = chunked[start : start + COMMIT_BATCH]
+        done = iter(embed([(a, c) for a, c in part if c], embedder, tick))
+        for a, c in part:
+            yield next(done) if c else ArticleUpdate(a, [], np.zeros((0, embedder.dim), dtype=np.float32))
+
+
 def ingest(
     paths: Iterable[str | Path],
     store: Store,
@@ -87,21 +201,9 @@ def ingest(
     max_file_bytes: int,
     progress: Progress | None = None,
 ) -> IngestReport:
+    """The local engine: every stage in this process."""
     started = time.perf_counter()
-    report = IngestReport()
-    loaded = load_paths(paths, max_bytes=max_file_bytes)
-    for f in loaded.failures:
-        report.failed.append(FileFailure(f.path, f.reason))
-        path = _file_of(f.path)
-        where = f.path[len(path) :]
-        label = f"line {where[1:]}: " if where.startswith(":") else f"record {where[1:-1]}: " if where else ""
-        report.file(path).failures.append(label + f.reason)
-    planned = plan(loaded.articles, store)
-    report.duplicates = planned.duplicates
-    for origin in planned.duplicates:
-        report.file(origin).duplicates += 1
-    todo = planned.new + planned.changed
-    changed_ids = {a.id for a in planned.changed}
+    report, todo, changed_ids = start_report(load_paths(paths, max_bytes=max_file_bytes), store)
     chunked = chunk(todo, store.manifest.chunker, embedder.count_tokens)
     total = sum(len(c) for _, c in chunked)
     done = 0
@@ -114,26 +216,6 @@ def ingest(
 
     if progress:
         progress(0, total)
-    near: NearDuplicates | None = None
-    for start in range(0, len(chunked), COMMIT_BATCH):
-        batch = [(a, c) for a, c in chunked[start : start + COMMIT_BATCH] if c]
-        for a, c in chunked[start : start + COMMIT_BATCH]:
-            if not c:
-                report.failed.append(FileFailure(a.origin, "article has no text to index"))
-                report.file(a.origin).failures.append("article has no text to index")
-        if near is None and batch:
-            near = NearDuplicates()
-            near.add_all(store.signatures())
-        updates = mark_near_duplicates(embed(batch, embedder, tick), store, near) if batch else []
-        store.commit(updates)
-        report.near_duplicates.update({u.article.id: u.duplicate_of for u in updates if u.duplicate_of})
-        for a, c in batch:
-            if a.id in changed_ids:
-                report.updated.append(a.id)
-                report.file(a.origin).updated += 1
-            else:
-                report.added.append(a.id)
-                report.file(a.origin).added += 1
-            report.chunks += len(c)
+    commit_all(_embedded(chunked, embedder, tick), store, report, changed_ids)
     report.seconds = time.perf_counter() - started
     return report

@@ -5,15 +5,51 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-import re
 from string import Template
+import unicodedata
 
 from .errors import RagError
 from .results import Hit
 
 REFUSAL_MARKER = "NOT IN SOURCES"
 _TEMPLATES = ("answer_system", "answer_user", "article", "source", "condense", "refusal")
-_MARKER_LOOKALIKE = re.compile(r"\[\s*(\d+)\s*\]")
+
+
+def _bracket_table() -> dict[int, str]:
+    """Every opening/closing bracket (Unicode Ps/Pe: ［ 【 〔 ⟦ { …) -> ( or ), quotation marks aside.
+
+    Square brackets are the source markers and the citation syntax, so article text gets none.
+    """
+    table: dict[int, str] = {}
+    for code in range(0x10000):  # all Ps/Pe characters are in the Basic Multilingual Plane
+        c = chr(code)
+        category = unicodedata.category(c)
+        if category in ("Ps", "Pe") and c not in "()" and "QUOTATION" not in unicodedata.name(c, "") and c not in "「」『』﹁﹂﹃﹄":
+            table[code] = "(" if category == "Ps" else ")"
+    return table
+
+
+_BRACKETS = _bracket_table()
+# Chat-template control tokens (<|im_start|>, </s>, <start_of_turn>, <｜…｜>) all need an ASCII
+# angle bracket; llama-cpp-python tokenizes the rendered chat with special=True, so one left in
+# article text would become a real turn boundary. Guillemets read the same to the model.
+_ANGLES = {ord("<"): "‹", ord(">"): "›"}
+_INVISIBLE = ("Cf", "Cc", "Co", "Cs", "Cn")  # zero-width, bidi controls, BOM, private use, unassigned
+
+
+def inline(text: str) -> str:
+    """Any text (a question, a name) as one prompt line that cannot contain a control token or
+    a hidden character: NFKC-normalised (fullwidth ＜ -> <), invisible characters dropped,
+    whitespace (line breaks included) collapsed, angle brackets turned into guillemets."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(c if c.isspace() or unicodedata.category(c) not in _INVISIBLE else "" for c in text)
+    return " ".join(text.split()).translate(_ANGLES)
+
+
+def quoted(text: str) -> str:
+    """Article text as inert data on one source line: :func:`inline`, and every bracket made
+    round, so nothing in it can pose as a ``[n]`` source marker or a citation."""
+    return inline(text).translate(_BRACKETS)
 
 
 class Prompts:
@@ -43,7 +79,8 @@ class Prompts:
         """Numbered passages, one per line, under a line naming their article's source and date.
 
         Headlines are left out on purpose: small models tend to repeat them instead of answering.
-        Article text cannot fake a source: line breaks and "[n]" look-alikes are neutralised.
+        Article text, titles and source names are data (:func:`quoted`): they cannot break a
+        line, open a chat turn or contain a bracket, so each source is exactly one ``[n]`` line.
         """
         lines: list[str] = []
         last_article = None
@@ -51,14 +88,14 @@ class Prompts:
             a = hit.article
             if a.id != last_article:
                 published = f"published {a.published.isoformat()}" if a.published else "undated"
-                lines.append(self.fill("article", title=a.title, meta=f"{a.source or 'an unknown source'}, {published}"))
+                meta = f"{quoted(a.source or '') or 'an unknown source'}, {published}"
+                lines.append(self.fill("article", title=quoted(a.title or ""), meta=meta))
                 last_article = a.id
-            text = _MARKER_LOOKALIKE.sub(r"(\1)", " ".join(hit.text.split()))
-            lines.append(self.fill("source", n=n, text=text))
+            lines.append(self.fill("source", n=n, text=quoted(hit.text) or "(no usable text)"))
         return "\n".join(lines)
 
     def answer_messages(self, question: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
-        question = " ".join(question.split())
+        question = quoted(question)  # "[INST]" is a control token to some models, so no brackets here either
         return [
             {"role": "system", "content": self.fill("answer_system")},
             {"role": "user", "content": self.fill("answer_user", sources=self.sources(hits), question=question)},
@@ -67,7 +104,7 @@ class Prompts:
     def condense_messages(self, question: str, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
         lines = []
         for user, assistant in history[-3:]:
-            lines.append(f"User: {user}")
-            if assistant:
-                lines.append(f"Assistant: {assistant[:400]}")
-        return [{"role": "user", "content": self.fill("condense", history="\n".join(lines), question=question)}]
+            lines.append(f"User: {quoted(user)}")
+            if assistant:  # earlier answers quote articles, so they are data too
+                lines.append(f"Assistant: {quoted(assistant)[:400]}")
+        return [{"role": "user", "content": self.fill("condense", history="\n".join(lines), question=quoted(question))}]

@@ -118,6 +118,7 @@ class FileResult:
     updated: int = 0
     duplicates: int = 0
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # loaded, but something was guessed, fixed or dropped
 
     @property
     def status(self) -> str:
@@ -129,7 +130,7 @@ class FileResult:
 
     def detail(self) -> str:
         parts = [f"{n} {label}" for n, label in ((self.added, "added"), (self.updated, "updated"), (self.duplicates, "duplicate")) if n]
-        return "; ".join(parts + self.failures)
+        return "; ".join(parts + self.failures + [f"warning: {w}" for w in self.warnings])
 
 
 @dataclass
@@ -140,10 +141,12 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # origins skipped as already indexed
     failed: list[FileFailure] = field(default_factory=list)
+    warnings: list[FileFailure] = field(default_factory=list)  # e.g. a guessed encoding, an unreadable date, a repeated id
     chunks: int = 0
     seconds: float = 0.0
     files: dict[str, FileResult] = field(default_factory=dict)  # by file path
     near_duplicates: dict[str, str] = field(default_factory=dict)  # new article id -> the one it copies
+    engine: str = "local"  # which ingest engine ran: "local" or "ray"
 
     def file(self, path: str) -> FileResult:
         return self.files.setdefault(path, FileResult(path))

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -25,8 +24,16 @@ import numpy as np
 
 from .articles import Article
 from .chunking import Chunk, ChunkerSettings
-from .errors import IndexCorruptError, IndexMismatchError
+from .errors import IndexCorruptError, IndexMismatchError, RagError
+from .integrity import (
+    DatabaseGuard,
+    digest_problem,
+    is_corruption,
+    remove_older_copies,
+    write_digest,
+)
 from .results import ArticleInfo, Hit
+from . import vector_index
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +145,8 @@ class Store:
         self.directory = directory
         self.manifest = manifest
         self._db = db
-        self._lock = threading.RLock()
-        self._index: faiss.IndexIDMap2 | None = None
+        self._lock = DatabaseGuard(directory / DATABASE)  # a RLock that also reports SQLite corruption clearly
+        self._index: faiss.Index | None = None  # kind chosen by size, see rag.vector_index
         self._generation = -1
         self._load_vectors()
 
@@ -174,6 +181,8 @@ class Store:
             _migrate(db)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
         except sqlite3.DatabaseError as e:
+            if not is_corruption(e):
+                raise RagError(f"cannot open {directory / DATABASE}: {e}") from None
             raise IndexCorruptError(
                 f"{directory / DATABASE} is not a readable index database ({e}). "
                 "Restore it from a backup or rebuild the index into an empty directory."
@@ -202,14 +211,17 @@ class Store:
 
     def _load_vectors(self) -> None:
         """Load the FAISS copy that matches SQLite, or rebuild it from SQLite."""
-        with self._lock:
+        with self._lock, self._snapshot():
             generation = self._db_generation()
             count = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
             path = self._faiss_path(generation)
             index = None
-            if path.exists():
+            untrusted = digest_problem(path) if path.exists() else None
+            if untrusted:  # right size but damaged bytes would give silently wrong answers
+                log.warning("%s is not trusted (%s); rebuilding from the database", path.name, untrusted)
+            elif path.exists():
                 try:
-                    index = faiss.read_index(str(path))
+                    index = vector_index.load(path)  # memory-mapped, read-only
                 except RuntimeError as e:
                     log.warning("unreadable %s (%s); rebuilding from the database", path.name, e)
                 if index is not None and (index.ntotal != count or index.d != self.manifest.dim):
@@ -220,15 +232,33 @@ class Store:
             self._index = index
             self._generation = generation
 
-    def _rebuild(self, generation: int) -> faiss.IndexIDMap2:
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.manifest.dim))
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction, so the generation, the count and the vectors read agree even
+        while another process commits (WAL readers see a fixed snapshot)."""
+        if self._db.in_transaction:
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
+    def _rebuild(self, generation: int) -> faiss.Index:
+        all_ids, all_vecs = [], []
         rows = self._db.execute("SELECT id, vector FROM chunks ORDER BY id")
         while batch := rows.fetchmany(4096):
             ids = np.array([r[0] for r in batch], dtype=np.int64)
             vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in batch])
             if vecs.shape[1] != self.manifest.dim:
                 raise IndexCorruptError(f"stored vectors have dim {vecs.shape[1]}, manifest says {self.manifest.dim}")
-            index.add_with_ids(vecs, ids)
+            all_ids.append(ids)
+            all_vecs.append(vecs)
+        if all_ids:  # an IVF is trained on all the vectors, so they are gathered first
+            index = vector_index.build(np.concatenate(all_vecs), np.concatenate(all_ids))
+        else:
+            index = vector_index.new_exact(self.manifest.dim)
         if index.ntotal or generation:
             self._save_faiss(index, generation)
         return index
@@ -239,11 +269,10 @@ class Store:
         faiss.write_index(index, str(tmp))
         with tmp.open("rb+") as f:
             os.fsync(f.fileno())
+        write_digest(path, of=tmp)
         os.replace(tmp, path)
         _fsync_dir(self.directory)
-        for old in self.directory.glob("vectors.*.faiss"):
-            if old != path:
-                old.unlink(missing_ok=True)
+        remove_older_copies(self.directory, generation)
 
     def refresh(self) -> None:
         """Pick up changes another process committed since we loaded."""
@@ -304,13 +333,18 @@ class Store:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            # The database is committed; now bring the FAISS copy up to the same generation.
+            # The database is committed; now bring the FAISS copy up to the same generation
+            # (a memory-mapped copy is read-only: changes go to an in-memory one).
+            self._index = vector_index.writable(self._index, self._faiss_path(self._generation))
             if old_chunk_ids:
                 self._index.remove_ids(np.array(old_chunk_ids, dtype=np.int64))
             if new_ids:
                 self._index.add_with_ids(np.concatenate(new_vecs), np.array(new_ids, dtype=np.int64))
             self._generation = generation
-            self._save_faiss(self._index, generation)
+            if vector_index.needs_rebuild(self._index):  # crossed RAG_ANN_THRESHOLD, or an IVF outgrew its lists
+                self._index = self._rebuild(generation)
+            else:
+                self._save_faiss(self._index, generation)
 
     def _chunk_ids_of(self, article_ids: Sequence[str]) -> list[int]:
         ids: list[int] = []
@@ -434,9 +468,5 @@ class Store:
             assert self._index is not None
             if self._index.ntotal == 0 or (allowed is not None and len(allowed) == 0):
                 return []
-            params = None
-            if allowed is not None:
-                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-            k = min(k, self._index.ntotal)
-            scores, ids = self._index.search(vector.reshape(1, -1).astype(np.float32), k, params=params)
+            scores, ids = vector_index.search(self._index, vector, k, allowed)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]

@@ -3,14 +3,10 @@ checks and rendering all live in the package, where Python users can reach them.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +16,10 @@ from .api import RAG
 from .config import Settings
 from .errors import RagError
 from .loaders import SUPPORTED_SUFFIXES
-from .models import installed_llms
 from .rendering import answer_markdown, escape, sources_html
 from .results import Answer
 from .retrieval import MODES
+from .uploads import WebLimits, store_uploads
 
 EXAMPLES = [
     "Where was Lavrov speaking?",
@@ -61,49 +57,6 @@ document.addEventListener('click', function (e) {
 """
 
 
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
-
-
-@dataclass(frozen=True)
-class WebLimits:
-    """Upload limits; RAG_MAX_UPLOAD_BYTES and RAG_MAX_UPLOAD_FILES override the defaults."""
-
-    max_upload_bytes: int = field(default_factory=lambda: _env_int("RAG_MAX_UPLOAD_BYTES", 10_000_000))
-    max_upload_files: int = field(default_factory=lambda: _env_int("RAG_MAX_UPLOAD_FILES", 20))
-
-
-def safe_upload_name(name: str) -> str:
-    """A file name with no directories, no leading dots and only harmless characters."""
-    base = re.sub(r"[^\w.-]+", "_", Path(name.replace("\\", "/")).name).lstrip("._") or "upload"
-    return base[-120:]
-
-
-def store_uploads(paths: list[str], upload_dir: Path, limits: WebLimits) -> tuple[list[Path], list[list[str]]]:
-    """Copy accepted uploads into ``upload_dir``; rows of (file, 'rejected', reason) for the rest."""
-    upload_dir.mkdir(parents=True, exist_ok=True)
-    accepted: list[Path] = []
-    rejected: list[list[str]] = []
-    if len(paths) > limits.max_upload_files:
-        return [], [["(upload)", "rejected", f"{len(paths)} files; at most {limits.max_upload_files} at once"]]
-    for raw in paths:
-        src = Path(raw)
-        name = safe_upload_name(src.name)
-        suffix = Path(name).suffix.lower()
-        if suffix not in SUPPORTED_SUFFIXES:
-            rejected.append([name, "rejected", f"unsupported file type '{suffix or '(none)'}'"])
-            continue
-        size = src.stat().st_size
-        if size > limits.max_upload_bytes:
-            rejected.append([name, "rejected", f"{size:,} bytes; the limit is {limits.max_upload_bytes:,}"])
-            continue
-        digest = hashlib.sha256(src.read_bytes()).hexdigest()[:10]
-        target = upload_dir / f"{Path(name).stem}-{digest}{suffix}"
-        shutil.copyfile(src, target)
-        accepted.append(target)
-    return accepted, rejected
-
-
 def _text_of(message: dict[str, Any]) -> str:
     content = message.get("content")
     if isinstance(content, list):  # Gradio 6 hands messages back as lists of parts
@@ -134,9 +87,7 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
     """The Gradio Blocks app over ``rag``. Every session keeps its own conversation."""
     limits = limits or WebLimits()
     upload_dir = rag.store.directory / "uploads"
-    llms = installed_llms()
-    if rag.settings.llm not in llms:
-        llms = [rag.settings.llm, *llms]
+    llms = rag.available_llms()
 
     stops: dict[str, threading.Event] = {}  # per browser session: set by the Stop button
 
@@ -299,11 +250,13 @@ def launch(
     port: int | None = None,
     rag: RAG | None = None,
     block: bool = True,
+    api: bool = False,
 ):  # type: ignore[no-untyped-def]
     """Open the index, load the model in the background, and serve the chat.
 
     Listens on 127.0.0.1 unless a host is given (or RAG_HOST); RAG_USERNAME and RAG_PASSWORD
-    turn on a login. Returns the running app when ``block`` is False (tests)."""
+    turn on a login; ``api`` also serves the HTTP API (rag.server) at /v1 on the same port.
+    Returns the running app when ``block`` is False (tests)."""
     started = time.perf_counter()
     rag = rag or RAG.open(settings=settings)
     rag.preload()
@@ -314,6 +267,9 @@ def launch(
     auth = None
     if os.environ.get("RAG_USERNAME") and os.environ.get("RAG_PASSWORD"):
         auth = (os.environ["RAG_USERNAME"], os.environ["RAG_PASSWORD"])
+    if api and auth and not rag.settings.api_key:
+        # The mounted /v1 routes sit outside Gradio's login: without a key they would bypass it.
+        raise RagError("RAG_USERNAME/RAG_PASSWORD protect the chat but not the API at /v1: set RAG_API_KEY too")
     info = rag.info()
     print(
         f"index {info.directory}: {info.articles} articles, {info.chunks} passages; embedder {info.embedder}; "
@@ -324,7 +280,16 @@ def launch(
     app.queue(default_concurrency_limit=4, max_size=64)
     app.launch(
         server_name=host, server_port=port, auth=auth, show_error=True, inbrowser=False,
-        max_file_size=limits.max_upload_bytes, css=CSS, head=HEAD, prevent_thread_lock=not block,
+        max_file_size=limits.max_upload_bytes, css=CSS, head=HEAD, prevent_thread_lock=True,
         allowed_paths=[], blocked_paths=[str(rag.store.directory)],
     )
+    if api:
+        from .server import check_bind, mount_api
+
+        mount_api(app.server_app, rag)
+        if warning := check_bind(host, rag.settings.api_key.get_secret_value() if rag.settings.api_key else None):
+            print(f"warning: {warning}", flush=True)
+        print(f"serving the API at http://{host}:{port}/v1", flush=True)
+    if block:
+        app.block_thread()
     return app

@@ -112,7 +112,6 @@ def test_directory_is_walked_recursively_skipping_hidden_and_sidecars(tmp_path: 
         ("empty.txt", b"", "empty file"),
         ("blank.md", b"   \n\n", "empty file"),
         ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "binary file"),
-        ("latin1.txt", "Caf\u00e9 au lait\nA story about caf\u00e9s.".encode("latin-1"), "not UTF-8 text (byte 0xe9 at offset 3)"),
         ("truncated.json", b'{"title": "Cut", "body": "The text stops', "invalid JSON (Unterminated string"),
         ("image.png", b"not really a png", "unsupported file type '.png'"),
         ("notes.docx", b"PK\x03\x04", "unsupported file type '.docx'"),
@@ -158,3 +157,91 @@ def test_invalid_date_keeps_article_without_date(tmp_path: Path):
     path.write_text(json.dumps({"title": "T", "text": "Body.", "published": "the 45th of Neverember"}))
     [a] = load_file(path).articles
     assert a.published is None
+
+
+# ---------------------------------------------------------------- hostile input, unit level (issue #6)
+
+
+def test_latin1_file_is_decoded_as_cp1252_with_a_warning(tmp_path: Path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Caf\u00e9 au lait\nA story about caf\u00e9s.".encode("latin-1"))
+    result = load_file(path)
+    [a] = result.articles
+    assert (a.title, a.text) == ("Café au lait", "A story about cafés.")
+    [warning] = result.warnings
+    assert warning.path == str(path) and warning.reason.startswith("not UTF-8; read as cp1252 (detected)")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected", "problem"),
+    [
+        ("2023-10-19", date(2023, 10, 19), None),
+        ("Thu, 19 Oct 2023 10:00:00 +0300", date(2023, 10, 19), None),
+        ("2023-13-01", None, "'2023-13-01' is not a valid date (month must be in 1..12)"),
+        ("99999-01-01", None, "'99999-01-01' is not a date that can be read"),
+        ("3024-01-01", None, "'3024-01-01' is more than a year in the future"),
+        ("1066-10-14", None, "'1066-10-14' is before 1600"),
+        ("5", None, "'5' has no year"),
+        ("T" * 5000, None, "is too long to be a date (5,000 characters)"),
+        (True, None, "True is not a date (expected text or an epoch number)"),
+        ({"y": 2023}, None, "is not a date (expected text or an epoch number)"),
+        (1697673600, date(2023, 10, 19), None),
+        (1697673600000, date(2023, 10, 19), None),  # milliseconds
+        (1e300, None, "1e+300 is not a valid epoch time"),
+        ("", None, None),
+        (None, None, None),
+    ],
+)
+def test_read_date_says_why_a_date_is_refused(value, expected, problem):
+    from rag.articles import read_date
+
+    got, why = read_date(value, today=date(2026, 11, 29))
+    assert got == expected
+    assert (why is None) if problem is None else (problem in why)
+
+
+def test_yaml_front_matter_aliases_and_bad_dates_do_not_sink_the_file(tmp_path: Path):
+    path = tmp_path / "bomb.md"
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
+    )
+    path.write_text(f"---\n{bomb}title: *i\nauthor: [Ana, [nested]]\ndate: 2023-02-30\n---\nThe body survives the front matter.\n")
+    result = load_file(path)
+    [a] = result.articles
+    assert a.title == "The body survives the front matter."  # a 9^9-element "title" is no title
+    assert a.author == "Ana" and a.published is None
+    assert "'2023-02-30' is not a valid date" in result.warnings[0].reason
+
+
+def test_markdown_with_thousands_of_unclosed_emphasis_marks_loads(tmp_path: Path):
+    path = tmp_path / "stars.md"
+    path.write_text("# Stars\n\n" + "*a " * 20_000 + "\n\nSome **bold** end\n")
+    [a] = load_file(path).articles
+    assert a.text.startswith("*a *a") and a.text.endswith("\n\nSome bold end")
+
+
+def test_jsonl_record_holding_raw_line_separators_stays_one_record(tmp_path: Path):
+    path = tmp_path / "seps.jsonl"
+    path.write_text(json.dumps({"title": "Seps", "text": "One\u2028two\x0cthree\x1cfour."}, ensure_ascii=False) + "\n", encoding="utf-8")
+    result = load_file(path)
+    assert result.failures == []
+    [a] = result.articles
+    assert a.text == "One\ntwo\nthree\nfour." or a.text == "One\ntwo\nthreefour."
+
+
+def test_duplicate_ids_in_a_json_list_are_reported_by_record(tmp_path: Path):
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps([{"id": 7, "title": "Old", "text": "Old text."}, {"id": "7", "title": "New", "text": "New text."}]))
+    result = load_file(path)
+    assert [a.title for a in result.articles] == ["New"]
+    assert [(w.path, w.reason) for w in result.warnings] == [
+        (f"{path}[1]", "duplicate id '7' (also on record 0): this later record replaces the earlier one")
+    ]
+
+
+def test_overlong_title_is_cut(tmp_path: Path):
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"title": "word " * 10_000, "text": "Body."}))
+    [a] = load_file(path).articles
+    assert len(a.title) <= 300 and a.title.endswith("…")

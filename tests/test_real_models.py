@@ -18,6 +18,29 @@ def test_llama_cpp_build_generates_text(smollm):
     assert len(pieces) > 1 and "".join(pieces).strip()
 
 
+def test_a_stopped_or_abandoned_stream_frees_the_shared_model(smollm):
+    import threading
+
+    story = [{"role": "user", "content": "Write a long story about a harbour."}]
+    cancel = threading.Event()
+    pieces = []
+    for piece in smollm.stream(story, max_tokens=200, temperature=0.0, cancel=cancel):
+        pieces.append(piece)
+        if len(pieces) == 3:
+            cancel.set()  # the Stop button
+    assert len(pieces) == 3 and not smollm._lock.locked()
+    # A consumer that just stops reading: closing its stream (from another thread, as Gradio
+    # may) releases the model too.
+    stream = smollm.stream(story, max_tokens=200, temperature=0.0)
+    next(stream)
+    assert smollm._lock.locked()
+    closer = threading.Thread(target=stream.close)
+    closer.start()
+    closer.join()
+    assert not smollm._lock.locked()
+    assert list(smollm.stream([{"role": "user", "content": "Name a colour."}], max_tokens=8, temperature=0.0))
+
+
 def test_real_embedder_retrieves_the_passage(seed_index: Path, minilm, smollm):
     rag = RAG.open(settings=Settings(index_dir=seed_index, seeds_dir=None), embedder=minilm, llm=smollm)
     hits = rag.search("guarantor system for the Israel-Palestine conflict", k=3)

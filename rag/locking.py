@@ -1,0 +1,65 @@
+"""Cross-process locks on an index directory (fcntl ``flock``; released by the OS if the holder dies).
+
+``ingest.lock`` is held for a whole ingest, so two ingests never interleave their batches: the
+second waits (and says for whom) or, with ``wait=False``, is refused. Readers never take it.
+``.lock`` is the short per-commit writer lock :class:`rag.store.Store` takes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .errors import IndexBusyError
+
+INGEST_LOCK = "ingest.lock"
+WRITE_LOCK = ".lock"
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock, as its holder wrote it ('pid 123 since …'); may be empty for a moment."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    text = os.read(fd, 200).decode(errors="replace").strip()
+    return text or "pid unknown"
+
+
+@contextmanager
+def file_lock(
+    path: Path, what: str, wait: bool = True, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``. ``what`` names the activity in messages ('ingest')."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            if not wait:
+                raise IndexBusyError(
+                    f"another {what} ({holder}) is writing to {path.parent}; try again when it has finished, "
+                    "or leave out --no-wait to queue behind it"
+                ) from None
+            if on_wait:
+                on_wait(f"waiting for another {what} ({holder}) to finish writing to {path.parent}…")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            os.ftruncate(fd, 0)
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            os.pwrite(fd, f"pid {os.getpid()} since {stamp}\n".encode(), 0)
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def ingest_lock(
+    directory: Path, wait: bool = True, on_wait: Callable[[str], None] | None = None
+) -> AbstractContextManager[None]:
+    """Held for a whole ingest (see the module docstring)."""
+    return file_lock(directory / INGEST_LOCK, "ingest", wait, on_wait)

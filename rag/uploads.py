@@ -1,0 +1,58 @@
+"""Upload rules shared by the browser app and the HTTP API: limits, safe names, copying."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .loaders import SUPPORTED_SUFFIXES
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class WebLimits:
+    """Upload limits; RAG_MAX_UPLOAD_BYTES and RAG_MAX_UPLOAD_FILES override the defaults."""
+
+    max_upload_bytes: int = field(default_factory=lambda: _env_int("RAG_MAX_UPLOAD_BYTES", 10_000_000))
+    max_upload_files: int = field(default_factory=lambda: _env_int("RAG_MAX_UPLOAD_FILES", 20))
+
+
+def safe_upload_name(name: str) -> str:
+    """A file name with no directories, no leading dots and only harmless characters."""
+    base = re.sub(r"[^\w.-]+", "_", Path(name.replace("\\", "/")).name)
+    while len(base.encode()) > 120:  # bytes, not characters: file systems cap names at 255 bytes
+        base = base[1:]
+    return base.lstrip("._") or "upload"
+
+
+def store_uploads(paths: list[str], upload_dir: Path, limits: WebLimits) -> tuple[list[Path], list[list[str]]]:
+    """Copy accepted uploads into ``upload_dir``; rows of (file, 'rejected', reason) for the rest."""
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    accepted: list[Path] = []
+    rejected: list[list[str]] = []
+    if len(paths) > limits.max_upload_files:
+        return [], [["(upload)", "rejected", f"{len(paths)} files; at most {limits.max_upload_files} at once"]]
+    for raw in paths:
+        src = Path(raw)
+        name = safe_upload_name(src.name)
+        suffix = Path(name).suffix.lower()
+        if suffix not in SUPPORTED_SUFFIXES:
+            rejected.append([name, "rejected", f"unsupported file type '{suffix or '(none)'}'"])
+            continue
+        size = src.stat().st_size
+        if size > limits.max_upload_bytes:
+            rejected.append([name, "rejected", f"{size:,} bytes; the limit is {limits.max_upload_bytes:,}"])
+            continue
+        digest = hashlib.sha256(src.read_bytes()).hexdigest()[:10]
+        target = upload_dir / f"{Path(name).stem}-{digest}{suffix}"
+        if not target.exists():  # same name and digest means same bytes: never overwrite
+            shutil.copyfile(src, target)
+        accepted.append(target)
+    return accepted, rejected

@@ -1,0 +1,93 @@
+"""Helpers shared by the crash-safety and concurrency tests: generated articles, worker
+processes, and a direct look at what the index holds."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+WORKER = Path(__file__).resolve().parent / "ingest_worker.py"
+RAG_CLI = Path(sys.executable).with_name("rag")
+
+_WORDS = ["harbour", "council", "river", "bridge", "tram", "election", "budget", "museum", "festival", "storm", "ferry", "school", "hospital", "market", "railway", "airport", "library", "stadium", "parliament", "minister", "mayor", "union", "strike", "factory", "forest", "glacier", "drought", "harvest", "vaccine", "satellite", "telescope", "reactor", "pipeline", "tunnel", "canal", "lighthouse"]
+
+
+def write_articles(path: Path, n: int, tag: str, sentences: int = 24, seed: int = 0) -> Path:
+    """A JSONL file of ``n`` articles with ids ``<tag>-0000``…; ~24 sentences give 2-3 chunks each."""
+    rng = random.Random(f"{tag}-{seed}")
+    with path.open("w") as f:
+        for i in range(n):
+            body = " ".join(
+                f"The {rng.choice(_WORDS)} {rng.choice(_WORDS)} report {tag} {i} part {s} mentions "
+                f"{rng.choice(_WORDS)} and {rng.choice(_WORDS)}."
+                for s in range(sentences)
+            )
+            f.write(json.dumps({
+                "id": f"{tag}-{i:04d}", "title": f"{tag} story {i}", "body": body,
+                "source": f"{tag} wire", "published_at": f"2024-03-{1 + i % 28:02d}",
+            }) + "\n")
+    return path
+
+
+def start_worker(index: Path, *paths: Path, batch: int = 8, die_at: str | None = None, hold: Path | None = None,
+                 no_wait: bool = False) -> subprocess.Popen[str]:
+    args = [sys.executable, str(WORKER), str(index), *map(str, paths), "--batch", str(batch)]
+    if die_at:
+        args += ["--die-at", die_at]
+    if hold:
+        args += ["--hold", str(hold)]
+    if no_wait:
+        args.append("--no-wait")
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, RAG_SEEDS_DIR="", PYTHONUNBUFFERED="1")
+    env.pop("RAG_INDEX_DIR", None)
+    return env
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(RAG_CLI), *args], capture_output=True, text=True, timeout=timeout, env=_env(), check=False)
+
+
+def wait_for_line(proc: subprocess.Popen[str], prefix: str) -> str:
+    """Read the worker's stdout until a line starting with ``prefix`` (fails if it exits first)."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(prefix):
+            return line.strip()
+    raise AssertionError(f"worker exited ({proc.wait()}) before printing {prefix!r}: {proc.stderr.read() if proc.stderr else ''}")
+
+
+def chunks_by_article(index: Path) -> tuple[list[str], dict[str, list[str]], int, int]:
+    """(article ids, chunk texts per article in order, chunk count, FTS row count), read directly."""
+    db = sqlite3.connect(index / "store.sqlite")
+    try:
+        articles = [r[0] for r in db.execute("SELECT id FROM articles ORDER BY id")]
+        chunks: dict[str, list[str]] = {}
+        for article_id, text in db.execute("SELECT article_id, text FROM chunks ORDER BY article_id, ordinal"):
+            chunks.setdefault(article_id, []).append(text)
+        n_chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        n_fts = db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
+    finally:
+        db.close()
+    return articles, chunks, n_chunks, n_fts
+
+
+def generation(index: Path) -> int:
+    if not (index / "store.sqlite").exists():
+        return -1
+    db = sqlite3.connect(index / "store.sqlite", timeout=30)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+    except sqlite3.OperationalError:  # schema not created yet
+        return -1
+    finally:
+        db.close()
+    return int(row[0]) if row else -1
