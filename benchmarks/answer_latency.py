@@ -68,7 +68,7 @@ def run(results: Results, llm_name: str, n_questions: int, repeats: int, max_tok
         if used >= n_questions:
             break
         gen.warm(prefix)  # type: ignore[attr-defined]
-        rag._cached_embedder.clear()  # cold: the question and its sentences embedded afresh
+        rag.clear_caches()  # cold: the question and its sentences embedded afresh
         started = time.perf_counter()
         events = list(rag.stream(question, k=settings.top_k))
         answer = events[-1]

@@ -60,7 +60,7 @@ def run(results: Results, chunks: int, peer: bool = True) -> dict[str, Any]:
         for who in (("dense", "hybrid", "lc") if i % 2 == 0 else ("lc", "hybrid", "dense")):
             if who == "lc" and lc is None:
                 continue
-            rag._cached_embedder.clear()  # each side embeds every question: no cache hits for us
+            rag.clear_caches()  # each side embeds every question: no cache hits for us
             t0 = time.perf_counter()
             if who == "lc":
                 lc.similarity_search(q, k=5)  # type: ignore[union-attr]

@@ -139,6 +139,10 @@ class RAG:
                 )
             return self._generators[name]
 
+    def clear_caches(self) -> None:
+        """Forget cached question and sentence vectors (benchmarks measure cold latencies)."""
+        self._cached_embedder.clear()
+
     def available_llms(self) -> list[str]:
         """Model names callers may pick: the default, the installed bundled LLMs, and the remote
         server when one is configured. Nothing else, so a request cannot load arbitrary files."""

@@ -68,3 +68,10 @@ def test_whole_chunk_evidence_mode(rag: RAG):
 def test_empty_question_is_an_error(rag: RAG):
     with pytest.raises(RagError, match="empty"):
         rag.ask("   ")
+
+
+def test_question_vectors_are_cached_until_cleared(fake_rag):
+    fake_rag.search("harbour strike")
+    assert "harbour strike" in fake_rag._cached_embedder._vectors
+    fake_rag.clear_caches()
+    assert not fake_rag._cached_embedder._vectors
