@@ -34,6 +34,13 @@ from .retrieval import MODES, Mode
 KS = (1, 4, 10)
 
 
+
+def _table(title: str, header: str, rows: list[str]) -> list[str]:
+    """A Markdown section with one table, or nothing when there are no rows."""
+    if not rows:
+        return []
+    return [f"## {title}", "", f"| {header} |", "|" + "---|" * (header.count("|") + 1), *[f"| {r} |" for r in rows], ""]
+
 @dataclass(frozen=True)
 class EvalQuestion:
     id: str
@@ -216,29 +223,20 @@ class EvalReport:
                  f"{s.get('questions', 0)} questions; embedder {self.config.get('embedder')}; "
                  f"models {', '.join(self.config.get('llms', [])) or '(retrieval only)'}", ""]
         retrieval = s.get("retrieval", {})
-        if retrieval:
-            lines += ["## Retrieval (evidence articles)", "",
-                      "| mode | n | Hits@1 | Hits@4 | Hits@10 | Recall@10 | MRR@10 | nDCG@10 | p50 ms | p95 ms |",
-                      "|---|---|---|---|---|---|---|---|---|---|"]
-            for mode, m in retrieval.items():
-                lines.append(
-                    f"| {mode} | {m['n']} | {m['hits@1']:.3f} | {m['hits@4']:.3f} | {m['hits@10']:.3f} | {m['recall@10']:.3f} "
-                    f"| {m['mrr@10']:.3f} | {m['ndcg@10']:.3f} | {m['ms_p50']:.1f} | {m['ms_p95']:.1f} |"
-                )
-            lines.append("")
+        lines += _table("Retrieval (evidence articles)",
+                        "mode | n | Hits@1 | Hits@4 | Hits@10 | Recall@10 | MRR@10 | nDCG@10 | p50 ms | p95 ms", [
+            f"{mode} | {m['n']} | {m['hits@1']:.3f} | {m['hits@4']:.3f} | {m['hits@10']:.3f} | {m['recall@10']:.3f} "
+            f"| {m['mrr@10']:.3f} | {m['ndcg@10']:.3f} | {m['ms_p50']:.1f} | {m['ms_p95']:.1f}"
+            for mode, m in retrieval.items()])
         answers = s.get("answers", {})
-        if answers:
-            lines += ["## Answers", "",
-                      "| model / evidence | n | EM | contains | F1 | MC acc | cit. precision | cit. recall | refused unanswerable | false refusals | source tokens p50 | TTFT p50 / p95 s | total p50 / p95 s |",
-                      "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-            for name, m in answers.items():
-                lines.append(
-                    f"| {name} | {m['n']} | {m['em']:.3f} | {m['contains']:.3f} | {m['f1']:.3f} | {m['mc_accuracy']:.3f} "
-                    f"| {m['citation_precision']:.3f} | {m['citation_recall']:.3f} | {m['refusal_rate_unanswerable']:.3f} "
-                    f"| {m['false_refusal_rate']:.3f} | {m['prompt_tokens_p50']:.0f} | {m['ttft_p50']:.2f} / {m['ttft_p95']:.2f} "
-                    f"| {m['total_p50']:.2f} / {m['total_p95']:.2f} |"
-                )
-            lines.append("")
+        lines += _table("Answers",
+                        "model / evidence | n | EM | contains | F1 | MC acc | cit. precision | cit. recall | refused unanswerable "
+                        "| false refusals | source tokens p50 | TTFT p50 / p95 s | total p50 / p95 s", [
+            f"{name} | {m['n']} | {m['em']:.3f} | {m['contains']:.3f} | {m['f1']:.3f} | {m['mc_accuracy']:.3f} "
+            f"| {m['citation_precision']:.3f} | {m['citation_recall']:.3f} | {m['refusal_rate_unanswerable']:.3f} "
+            f"| {m['false_refusal_rate']:.3f} | {m['prompt_tokens_p50']:.0f} | {m['ttft_p50']:.2f} / {m['ttft_p95']:.2f} "
+            f"| {m['total_p50']:.2f} / {m['total_p95']:.2f}"
+            for name, m in answers.items()])
         return "\n".join(lines)
 
     def _plots(self, out: Path) -> list[Path]:
