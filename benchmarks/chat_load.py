@@ -2,8 +2,8 @@
 
 Every user asks about an article nobody else's question matches (a made-up town, permit number,
 mayor and project), then follow-ups, through the same `/ask` endpoint the browser uses, so
-per-session history is exercised. Anything of another user's showing up in a user's chat or
-sources counts as *crossed*. Bounded by ``--users`` (at most MAX_USERS) and ``--timeout``.
+per-session history is exercised. Anything of another user's showing up in a user's
+conversation counts as *crossed* (the shared library's articles may appear among the sources). Bounded by ``--users`` (at most MAX_USERS) and ``--timeout``.
 
     .venv/bin/python benchmarks/chat_load.py --users 20 --questions 2 --llm fake
     .venv/bin/python benchmarks/chat_load.py --users 6 --llm smollm2-135m-instruct
@@ -195,10 +195,12 @@ def _chat_default_llm(url: str, auth: tuple[str, str] | None) -> str:
 
 
 def crossed_marks(user: User, everyone: list[User], asked: list[str], chat: list[dict[str, Any]], sources: str) -> list[str]:
-    """What in this session belongs to someone else: other users' marks in the chat or sources,
-    and "history" when the chat's questions are not exactly the ones this user asked."""
+    """What in this session belongs to someone else: other users' marks in the chat, and
+    "history" when the chat's questions are not exactly the ones this user asked. The library is
+    shared, so another user's similar article may rightly be retrieved into the Sources panel
+    (article ranking puts k different stories there); it must never reach the conversation."""
     others = set().union(*(u.marks() for u in everyone if u.n != user.n))
-    crossed = sorted(m for m in others if any(m in _text(msg) for msg in chat) or m in sources)
+    crossed = sorted(m for m in others if any(m in _text(msg) for msg in chat))
     if [_text(m) for m in chat if m.get("role") == "user"] != asked:
         crossed.append("history")
     return crossed

@@ -1,4 +1,4 @@
-"""Ingestion throughput: the local engine against Ray Data with 1 and 2 embedding workers.
+"""Ingestion throughput: the local engine against the Ray engine with 1 and 2 embedding workers.
 
 A few hundred articles are made from the dev set (each variant reorders an article's sentences
 and gets its own title and id, so none is an exact duplicate), one JSON file per article, and

@@ -11,6 +11,7 @@ from . import guards
 from .chunking import split_sentences
 from .citations import best_sentence, parse_citations
 from .generation import Generator
+from .grounding import unsupported_claims
 from .prompts import REFUSAL_MARKER, Prompts
 from .results import Answer, Hit
 
@@ -34,6 +35,15 @@ def _refusal(question: str, hits: Sequence[Hit], prompts: Prompts, note: str, **
     return Answer(question=question, text=prompts.refusal, citations=[], sources=list(hits), refused=True, notes=[note], **extra)  # type: ignore[arg-type]
 
 
+def _evidence(hits: Sequence[Hit], texts: dict[str, str]) -> list[Hit]:
+    """The sources as evidence: their non-news sentences blanked out (see rag.injection)."""
+    return [guards.mask_instructions(h, texts.get(h.article.id) or None) for h in hits]
+
+
+def _drop(text: str, bad: Sequence[str]) -> str:
+    return " ".join(s for span in split_sentences(text) if (s := text[span.start : span.end].strip()) not in bad)
+
+
 def finish_answer(
     question: str,
     raw: str,
@@ -43,45 +53,58 @@ def finish_answer(
 ) -> Answer:
     """Turn the model's raw reply into an Answer, applying the guards in :mod:`rag.guards`."""
     texts = {h.article.id: article_text(h.article.id) or "" for h in hits}
+    evidence = _evidence(hits, texts)
     notes: list[str] = []
     if guards.is_refusal(raw):
         return _refusal(question, hits, prompts, "the model found no answer in the sources", raw_text=raw)
-    parsed = parse_citations(raw, hits, texts)
+    parsed = parse_citations(raw, hits, texts, evidence)
     invalid = parsed.invalid
     if invalid:
         notes.append(f"dropped citations to sources that were not given: {invalid}")
     text = parsed.text
-    if guards.has_words(text):
+    # A full answer that loses every sentence below is refused; a short one ("Elena Teslova [1]")
+    # that fails becomes the cited passage's best sentence, like a bare "[3]".
+    full = guards.has_words(text)
+    if guards.has_words(text, 1):
         # Article text is data: what the answer takes from instruction-like source text (or
         # from nowhere, or from the system prompt) is dropped, and nothing left means no answer.
-        ungrounded = guards.ungrounded_sentences(text, question, hits, prompts.fill("answer_system"))
+        ungrounded = guards.ungrounded_sentences(text, question, hits, prompts.fill("answer_system"), texts)
         if ungrounded:
-            kept = " ".join(s for span in split_sentences(text) if (s := text[span.start : span.end].strip()) not in ungrounded)
-            if not guards.has_words(kept):
+            text = _drop(text, ungrounded)
+            if full and not guards.has_words(text):
                 return _refusal(question, hits, prompts, "the answer was not supported by the sources' news content", raw_text=raw)
-            parsed = parse_citations(kept, hits, texts)
-            text = parsed.text
             notes.append(f"dropped answer sentences the sources' news content does not support: {ungrounded}")
-    if not guards.has_words(text):
+        # A sentence's names, numbers and links must be in the sentence it cites.
+        unsupported = unsupported_claims(text, evidence, question)
+        if unsupported:
+            text = _drop(text, [s for s, _ in unsupported])
+            missing = "; ".join(f"{s!r} ({', '.join(m)})" for s, m in unsupported)
+            if full and not guards.has_words(text):
+                return _refusal(question, hits, prompts, f"the cited sentences do not say: {missing}", raw_text=raw)
+            notes.append(f"dropped answer sentences whose cited sentence does not say: {missing}")
+        if ungrounded or unsupported:
+            parsed = parse_citations(text, hits, texts, evidence) if guards.has_words(text, 1) else parsed
+            text = parsed.text if guards.has_words(text, 1) else ""
+    if not guards.has_words(text, 1):
         # A bare "[3]": answer with the cited (or best) passage's most relevant sentence instead
         # (never one of its instruction-like sentences, which are blanked out first).
         n = parsed.citations[0].n if parsed.citations else 1
-        quote, _, _ = best_sentence(guards.mask_instructions(hits[n - 1]), None, question)
+        quote, _, _ = best_sentence(evidence[n - 1], None, question)
         if not quote.strip():
             return _refusal(question, hits, prompts, "the cited passage has no news content", raw_text=raw)
         text = f"{quote} [{n}]"
         notes.append("the model answered without words; the answer quotes the cited passage")
     elif not parsed.citations:
-        cited = guards.add_missing_citations(text, [guards.mask_instructions(h) for h in hits])
+        cited = guards.add_missing_citations(text, evidence)
         if cited is None:
             return _refusal(question, hits, prompts, "the answer was not supported by any source", raw_text=raw)
         text = cited
         notes.append("the model gave no citations; they were added where the answer matches a source")
-    invented = guards.unsupported_numbers(text, question, hits)
+    invented = guards.unsupported_numbers(text, question, evidence)
     if invented:
         note = f"the answer gave numbers no source has ({', '.join(sorted(invented))})"
         return _refusal(question, hits, prompts, note, raw_text=raw)
-    parsed = parse_citations(text, hits, texts)
+    parsed = parse_citations(text, hits, texts, evidence)
     return Answer(
         question=question,
         text=parsed.text,
@@ -103,6 +126,7 @@ def stream_answer(
     max_tokens: int,
     temperature: float,
     cancel: threading.Event | None = None,
+    choices: Sequence[str] = (),
 ) -> Iterator[str | Answer]:
     """Yield reply pieces as the model writes them, then the final :class:`Answer`.
 
@@ -123,8 +147,11 @@ def stream_answer(
     raw = ""
     held = ""
     first_token = None
-    # The model never reads source sentences that address an AI (see guards.mask_instructions).
-    messages = prompts.answer_messages(question, [guards.mask_instructions(h) for h in hits])
+    # The model never reads source sentences that are not news (see rag.injection), judged
+    # against the whole article (an editorial note's figures against the article's reporting).
+    messages = prompts.answer_messages(
+        question, _evidence(hits, {h.article.id: article_text(h.article.id) or "" for h in hits}), choices
+    )
     for piece in generator.stream(messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel):
         if first_token is None:
             first_token = time.perf_counter() - started

@@ -20,6 +20,8 @@ from .dates import resolve_dates
 from .embedding import CachingEmbedder, Embedder, load_embedder
 from .errors import RagError
 from .evidence import select_evidence
+from .choices import pick_choice
+from .followups import needs_history
 from .generation import Generator, LlamaCppGenerator
 from .ingest import Progress, ingest
 from .locking import ingest_lock
@@ -98,7 +100,7 @@ class RAG:
             settings = settings.model_copy(update={"index_dir": Path(index_dir)})
         if isinstance(llm, str):
             settings = settings.model_copy(update={"llm": llm})
-        embedder = embedder or load_embedder(settings.embedder, settings.embed_batch_size)
+        embedder = embedder or load_embedder(settings.embedder, settings.embed_batch_size, cache_dir=settings.cache_dir)
         store = Store.open(
             settings.resolved_index_dir(),
             embedder.name,
@@ -106,10 +108,27 @@ class RAG:
             ChunkerSettings(settings.chunk_tokens, settings.chunk_overlap_tokens),
         )
         rag = cls(settings, store, embedder, llm if isinstance(llm, Generator) else None)
-        if seed and settings.seeds_dir and store.counts()[0] == 0:
+        # Only an index never written to is seeded: not one the user emptied, nor a read-only one.
+        if seed and settings.seeds_dir and store.generation == 0 and not store.read_only and store.counts()[0] == 0:
             report = rag.add([settings.seeds_dir], progress=progress)
             log.info("indexed the seed articles: %s", report.summary())
         return rag
+
+    # Settings an open index fixes: changing them needs another index, not another view.
+    _INDEX_SETTINGS = frozenset({"index_dir", "embedder", "chunk_tokens", "chunk_overlap_tokens", "seeds_dir"})
+
+    def with_settings(self, **changes: object) -> RAG:
+        """This RAG with some per-question settings changed (ranking, evidence, budget, model...),
+        sharing the open index, the embedder, its caches and the loaded models. For comparing
+        variants side by side without reloading anything."""
+        fixed = self._INDEX_SETTINGS & changes.keys()
+        if fixed:
+            raise RagError(f"{', '.join(sorted(fixed))} cannot change on an open index; open another index")
+        view = RAG.__new__(RAG)
+        view.__dict__.update(self.__dict__)
+        view.settings = self.settings.model_copy(update=changes)
+        view.prompts = Prompts(view.settings.prompts_dir)
+        return view
 
     def close(self) -> None:
         self.store.close()
@@ -174,15 +193,17 @@ class RAG:
         engine: Literal["local", "ray"] = "local",
         ray_address: str | None = None,
         workers: int | None = None,
+        follow_symlinks: bool = False,
     ) -> IngestReport:
         """Index files and directories (recursively). Bad files are reported, never fatal;
         content already indexed is skipped; a changed article replaces its old version.
+        Symbolic links out of a named folder are skipped, with a reason, unless ``follow_symlinks``.
 
         One ingest at a time per index (any process): while another runs, this one waits
         (``on_wait`` gets a "waiting for another ingest (pid N …)" message) or, with
         ``wait=False``, raises :class:`IndexBusyError`. Questions are answered meanwhile.
 
-        ``engine="ray"`` parses, chunks and embeds on Ray Data (:mod:`rag.ray_ingest`): on the
+        ``engine="ray"`` parses, chunks and embeds on Ray actors (:mod:`rag.ray_ingest`): on the
         cluster at ``ray_address`` (default ``settings.ray_address``; none starts a local Ray)
         with ``workers`` embedding actors (default ``settings.ray_workers``); this process
         still writes the index. Without Ray installed, the local engine runs and a warning
@@ -202,9 +223,9 @@ class RAG:
                 return ray_ingest.ingest_on_ray(
                     paths, self.store, ray_ingest.embedder_factory(self.embedder), self.settings.max_file_bytes,
                     address=ray_address or self.settings.ray_address, workers=workers or self.settings.ray_workers,
-                    progress=progress,
+                    progress=progress, follow_symlinks=follow_symlinks,
                 )
-            return ingest(paths, self.store, self.embedder, self.settings.max_file_bytes, progress)
+            return ingest(paths, self.store, self.embedder, self.settings.max_file_bytes, progress, follow_symlinks)
 
     def remove(self, refs: str | Sequence[str]) -> list[str]:
         """Remove articles by id (or id prefix, URL, or the file path they came from).
@@ -224,7 +245,11 @@ class RAG:
     def check(self, repair: bool = False) -> CheckReport:
         """Verify that SQLite, BM25 and FAISS agree (see :func:`rag.check.check_index`);
         ``repair`` fixes what can be fixed first (:func:`rag.check.repair_index`)."""
-        return (repair_index if repair else check_index)(self.store.directory)
+        if repair:  # damaged vectors are re-embedded with this index's embedder
+            report = repair_index(self.store.directory, embedder=self.embedder)
+            self.store.refresh()
+            return report
+        return check_index(self.store.directory)
 
     def articles(self, search: str | None = None) -> list[ArticleInfo]:
         """Indexed articles, newest first; ``search`` keeps those whose title, source,
@@ -269,7 +294,8 @@ class RAG:
         return self._search(query, k, since, until, mode, today)[0]
 
     def _search(
-        self, query: str, k: int | None, since: DateLike, until: DateLike, mode: retrieval.Mode | None, today: DateLike
+        self, query: str, k: int | None, since: DateLike, until: DateLike, mode: retrieval.Mode | None, today: DateLike,
+        for_answer: bool = False,
     ) -> tuple[list[Hit], str | None]:
         if not query.strip():
             raise RagError("the query is empty")
@@ -278,16 +304,29 @@ class RAG:
             raise RagError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(retrieval.MODES)}")
         k = k or self.settings.top_k
         start, end = _as_date(since, "since"), _as_date(until, "until")
+        reference = _as_date(today, "today") or date.today()
+        ranking = self._ranking(reference, for_answer)
+
+        def run(since: date | None, until: date | None) -> list[Hit]:
+            return retrieval.search(self.store, self._cached_embedder, query, k, since, until, mode, ranking)
+
         if start or end:
-            return retrieval.search(self.store, self._cached_embedder, query, k, start, end, mode), None
-        named = resolve_dates(query, _as_date(today, "today") or date.today())
+            return run(start, end), None
+        named = resolve_dates(query, reference)
         if named:
             window = named.widened()
-            hits = retrieval.search(self.store, self._cached_embedder, query, k, window.since, window.until, mode)
+            hits = run(window.since, window.until)
             if hits:
                 return hits, f"'{named.phrase}': published {window.since} to {window.until}"
-        return retrieval.search(self.store, self._cached_embedder, query, k, None, None, mode), (
-            f"'{named.phrase}' matched no published dates; searched all articles" if named else None
+        return run(None, None), (f"'{named.phrase}' matched no published dates; searched all articles" if named else None)
+
+    def _ranking(self, today: date, for_answer: bool = False) -> retrieval.Ranking:
+        s = self.settings
+        return retrieval.Ranking(
+            pool=s.retrieval_pool, dense_weight=s.dense_weight, bm25_weight=s.bm25_weight, title_weight=s.title_weight,
+            recency_half_life_days=s.recency_half_life_days, recency_weight=s.recency_weight,
+            lede_boost=s.lede_boost, per_article=s.passages_per_article, today=today,
+            evidence_per_article=s.evidence_passages_per_article if for_answer else 0,
         )
 
     def stream(
@@ -303,6 +342,7 @@ class RAG:
         mode: retrieval.Mode | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        choices: Sequence[str] | None = None,
     ) -> Iterator[str | Answer]:
         """Answer ``question``: yields the reply's pieces as they are generated, then the final
         :class:`Answer` (checked, with citations) as the last item. ``history`` is a list of
@@ -311,16 +351,21 @@ class RAG:
         stops the generation at the next token (the final Answer then holds what was written);
         ``today`` is the date relative expressions in the question are read against; ``mode`` the
         retrieval mode (see :meth:`search`); ``max_tokens`` and ``temperature`` override the
-        settings for this answer."""
+        settings for this answer. ``choices`` are options the question comes with (a quiz): they
+        join the search, the model reads them, and ``Answer.choice`` is the one the answer names."""
         if not question.strip():
             raise RagError("the question is empty")
+        choices = [c.strip() for c in choices or () if c.strip()]
         started = time.perf_counter()
         generator = self.generator_for(llm)
-        standalone = condense_question(generator, self.prompts, question, history or [], cancel)
-        retrieved, date_note = self._search(standalone, k, since, until, mode, today)
+        # Only a question that points back at the conversation is rewritten (a model call).
+        needs = needs_history(question, history or [])
+        standalone = condense_question(generator, self.prompts, question, history or [], cancel) if needs else question
+        query = " ".join([standalone, *choices])  # the options' names are search terms too
+        retrieved, date_note = self._search(query, k, since, until, mode, today, for_answer=True)
         if self.settings.evidence == "sentences":
             sources = select_evidence(
-                standalone, retrieved, self._cached_embedder, self.settings.context_tokens, article_text=self.article_text
+                query, retrieved, self._cached_embedder, self.settings.context_tokens, article_text=self.article_text
             )
         else:
             sources = retrieval.fit_budget(retrieved, self.settings.context_tokens, self._cached_embedder.count_tokens)
@@ -328,10 +373,12 @@ class RAG:
         for event in stream_answer(
             standalone, retrieved, sources, generator, self.prompts, self.article_text,
             max_tokens or self.settings.max_answer_tokens,
-            self.settings.temperature if temperature is None else temperature, cancel,
+            self.settings.temperature if temperature is None else temperature, cancel, choices,
         ):
             if isinstance(event, Answer):
                 event.question = question
+                event.choices = choices
+                event.choice = None if event.refused or not choices else pick_choice(event.text, choices)
                 event.standalone_question = standalone if standalone != question else None
                 event.model = generator.name
                 event.timings["retrieval_s"] = retrieval_s
@@ -353,11 +400,13 @@ class RAG:
         mode: retrieval.Mode | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        choices: Sequence[str] | None = None,
     ) -> Answer:
         """Answer ``question`` from the indexed articles, citing them as [n] (see :meth:`stream`)."""
         answer = None
         for event in self.stream(
-            question, history, k, since, until, llm, today=today, mode=mode, max_tokens=max_tokens, temperature=temperature
+            question, history, k, since, until, llm, today=today, mode=mode, max_tokens=max_tokens,
+            temperature=temperature, choices=choices,
         ):
             if isinstance(event, Answer):
                 answer = event

@@ -69,6 +69,25 @@ def clean_text(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
+# What must not reach a terminal as is: C0/C1 controls other than newline and tab (escape
+# sequences can retitle the window, clear the screen, fake output), bidi controls (they reorder
+# what is shown), and the lone surrogates Python uses for bytes of a name that is not UTF-8.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte os.fsdecode could not decode
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control, bidi override and undecodable byte written as an escape
+    (``\\x1b``): safe to print, and still says what the name was."""
+    return _UNSAFE.sub(_escape, text)
+
+
 def _scalar(value: object) -> str | None:
     if isinstance(value, (str, int, float, date)) and not isinstance(value, bool):
         return str(value)

@@ -14,17 +14,22 @@ copies and temp files. A damaged SQLite file or manifest cannot be repaired here
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shlex
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import faiss
 import numpy as np
 
+from . import schema
+from .articles import terminal_safe
+from .check_rows import check_rows, repair_rows
 from .errors import RagError
 from .integrity import (
     DIGEST_SUFFIX,
@@ -34,12 +39,16 @@ from .integrity import (
     stray_temp_files,
 )
 from .locking import INGEST_LOCK, WRITE_LOCK, file_lock, ingest_lock
-from .store import DATABASE, MANIFEST, SCHEMA_VERSION, Manifest, Store
+from .store import DATABASE, MANIFEST, SCHEMA_VERSION, Manifest, Store, missing_database_message
+
+if TYPE_CHECKING:
+    from .embedding import Embedder
 
 Severity = Literal["error", "warning"]
 _TABLES = {"meta", "articles", "chunks", "chunks_fts"}
-_REBUILD_FAISS = {"faiss-missing", "faiss-stale", "faiss-newer", "faiss-untrusted", "faiss-unreadable", "faiss-mismatch"}
-_REMOVE_ARTICLES = {"article-without-chunks", "article-partial", "chunk-text"}
+_REBUILD_FAISS = {"faiss-missing", "faiss-stale", "faiss-newer", "faiss-untrusted", "faiss-unreadable", "faiss-mismatch",
+                  "chunk-vector"}
+_REMOVE_ARTICLES = {"article-without-chunks", "article-partial"}
 
 
 @dataclass(frozen=True)
@@ -103,7 +112,7 @@ class CheckReport:
                 verdict += f" Repair with: {self.repair_command}"
             if any(not p.repairable for p in self.errors):
                 verdict += " Some errors cannot be repaired automatically (see above)."
-        return "\n".join([*lines, verdict])
+        return terminal_safe("\n".join([*lines, verdict]))  # file names may hold terminal escapes
 
 
 def _short(items: list[str] | list[int], n: int = 5) -> str:
@@ -122,21 +131,31 @@ def _check_manifest(directory: Path, report: CheckReport) -> Manifest | None:
     except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as e:
         report.add("manifest", f"{MANIFEST} is not a valid manifest ({e}); restore it from a backup or {rebuild}", repairable=False)
         return None
-    if manifest.schema_version != SCHEMA_VERSION:
-        report.add("manifest", f"schema version {manifest.schema_version}, this rag reads {SCHEMA_VERSION}; {rebuild}", repairable=False)
+    if not 1 <= manifest.schema_version <= SCHEMA_VERSION:
+        report.add("manifest", f"schema version {manifest.schema_version}, this rag reads 1 to {SCHEMA_VERSION}; {rebuild}", repairable=False)
     return manifest
 
 
-def _check_database(db: sqlite3.Connection, dim: int | None, report: CheckReport) -> tuple[np.ndarray, np.ndarray | None]:
-    """Everything checked inside SQLite. Returns the chunk ids (sorted) and their vectors."""
+def _check_database(
+    db: sqlite3.Connection, dim: int | None, report: CheckReport
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Everything checked inside SQLite. Returns every chunk id, the ids of the sound vectors and
+    those vectors (sorted by id; FAISS must hold exactly the sound ones, damaged ones may be absent)."""
     damaged = [r[0] for r in db.execute("PRAGMA integrity_check(20)")]
     if damaged != ["ok"]:
         report.add("database", f"{DATABASE} is damaged: {'; '.join(damaged[:5])}. Restore it from a backup, or rebuild "
                    "the index (move the directory aside and `rag ingest` your articles again)", repairable=False)
-    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    tables = schema.tables(db)
+    if "articles" not in tables:
+        _missing_database(db_dir(db), report, "is empty (it holds no index tables)")
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None
     if not _TABLES <= tables:
         report.add("database", f"{DATABASE} lacks the tables {sorted(_TABLES - tables)}: not an index database", repairable=False)
-        return np.zeros(0, dtype=np.int64), None
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None
+    if schema.db_version(db) < schema.DB_VERSION:
+        report.add("schema", f"{DATABASE} has schema {schema.db_version(db)} (current: {schema.DB_VERSION}); opening the "
+                   "index once (any `rag info`) upgrades it", "warning", repairable=False)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None
     row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
     report.generation = int(row[0]) if row else 0
     report.articles = db.execute("SELECT count(*) FROM articles").fetchone()[0]
@@ -152,18 +171,20 @@ def _check_database(db: sqlite3.Connection, dim: int | None, report: CheckReport
     if bare:
         report.add("article-without-chunks", f"{len(bare)} article(s) have no chunks: {_short([f'{i} ({o})' for i, o in bare])}; "
                    "--repair removes them, then ingest their files again", items=tuple(r[0] for r in bare))
-    # Articles whose chunks are not exactly ordinals 0..n-1, or do not match the article text.
-    for code, problem, sql in (
-        ("article-partial", "miss some chunks",
-         "SELECT article_id FROM chunks GROUP BY article_id "
-         "HAVING min(ordinal) != 0 OR max(ordinal) != count(*) - 1 OR count(DISTINCT ordinal) != count(*)"),
-        ("chunk-text", "have chunks that differ from the article text",
-         "SELECT DISTINCT c.article_id FROM chunks c JOIN articles a ON a.id = c.article_id "
-         "WHERE substr(a.text, c.start + 1, c.end - c.start) != c.text"),
-    ):
-        if ids := [r[0] for r in db.execute(sql).fetchall()]:
-            report.add(code, f"{len(ids)} article(s) {problem}: {_short(ids)}; "
-                       "--repair removes them, then ingest their files again", items=tuple(ids))
+    # Articles whose chunks are not exactly ordinals 0..n-1.
+    partial = [r[0] for r in db.execute(
+        "SELECT article_id FROM chunks GROUP BY article_id "
+        "HAVING min(ordinal) != 0 OR max(ordinal) != count(*) - 1 OR count(DISTINCT ordinal) != count(*)")]
+    if partial:
+        report.add("article-partial", f"{len(partial)} article(s) miss some chunks: {_short(partial)}; "
+                   "--repair removes them, then ingest their files again", items=tuple(partial))
+    # Chunks whose text is not their span of the article (compared as stored bytes).
+    differ = db.execute("SELECT c.id, c.article_id FROM chunks c JOIN articles a ON a.id = c.article_id "
+                        "WHERE CAST(substr(a.text, c.start + 1, c.end - c.start) AS BLOB) != CAST(c.text AS BLOB)").fetchall()
+    if differ:
+        report.add("chunk-text", f"{len(differ)} chunk(s) differ from their article's text (chunks "
+                   f"{_short([f'{c} of {a}' for c, a in differ])}); --repair re-derives them from the article",
+                   items=tuple(str(c) for c, _ in differ))
 
     expected = {r[0]: (r[1], r[2]) for r in db.execute("SELECT c.id, a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id")}
     actual = {r[0]: (r[1], r[2]) for r in db.execute("SELECT rowid, title, text FROM chunks_fts")}
@@ -174,21 +195,21 @@ def _check_database(db: sqlite3.Connection, dim: int | None, report: CheckReport
         report.add("fts", f"the BM25 (FTS5) rows disagree with the chunks: {len(missing)} missing, {len(extra)} extra, "
                    f"{len(differ)} with other text")
 
-    rows = db.execute("SELECT id, vector FROM chunks ORDER BY id").fetchall()
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    if dim is None:
-        return ids, None
-    wrong = [str(r[0]) for r in rows if len(r[1]) != dim * 4]
-    if wrong:
-        report.add("vector-size", f"{len(wrong)} stored vector(s) are not {dim} float32 values (chunk ids {_short(wrong)}); "
-                   "remove their articles (`rag rm`) and ingest them again", repairable=False)
-        return ids, None
-    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
-    if not np.isfinite(vectors).all():
-        bad = [str(i) for i in ids[~np.isfinite(vectors).all(axis=1)]]
-        report.add("vector-size", f"{len(bad)} stored vector(s) hold NaN or infinity (chunk ids {_short(bad)}); "
-                   "remove their articles (`rag rm`) and ingest them again", repairable=False)
-    return ids, vectors
+    return check_rows(db, dim, report)
+
+
+def db_dir(db: sqlite3.Connection) -> Path:
+    return Path(db.execute("PRAGMA database_list").fetchone()[2]).parent
+
+
+def _missing_database(directory: Path, report: CheckReport, what: str) -> None:
+    """A manifest without its database: repairable (re-created empty) only when nothing was
+    ever committed, which is when no FAISS copy exists (an older rag killed while creating it)."""
+    if any(copy_generation(p) is not None for p in directory.glob("vectors.*")):
+        report.add("database-missing", missing_database_message(directory, what), repairable=False)
+    else:
+        report.add("database-missing", f"{DATABASE} {what}, and no FAISS copy exists: nothing was ever committed "
+                   "(a kill while the index was first created?); --repair re-creates it empty")
 
 
 def _check_fts_index(db: sqlite3.Connection, report: CheckReport) -> None:
@@ -213,7 +234,9 @@ def _faiss_ids_and_vectors(index: faiss.Index) -> tuple[np.ndarray, np.ndarray |
         return ids, None, kind
 
 
-def _check_faiss(directory: Path, report: CheckReport, dim: int | None, ids: np.ndarray, vectors: np.ndarray | None) -> None:
+def _check_faiss(
+    directory: Path, report: CheckReport, dim: int | None, all_ids: np.ndarray, ids: np.ndarray, vectors: np.ndarray | None
+) -> None:
     generation = report.generation or 0
     current = directory / f"vectors.{generation}.faiss"
     for path in sorted(directory.glob("vectors.*")):
@@ -245,16 +268,17 @@ def _check_faiss(directory: Path, report: CheckReport, dim: int | None, ids: np.
         return
     faiss_ids, faiss_vectors, kind = _faiss_ids_and_vectors(index)
     missing = np.setdiff1d(ids, faiss_ids)
-    extra = np.setdiff1d(faiss_ids, ids)
-    if len(missing) or len(extra) or len(faiss_ids) != len(ids):
-        report.add("faiss-mismatch", f"{current.name} holds {len(faiss_ids)} vectors for {len(ids)} chunks "
+    extra = np.setdiff1d(faiss_ids, all_ids)
+    if len(missing) or len(extra) or len(np.unique(faiss_ids)) != len(faiss_ids):
+        report.add("faiss-mismatch", f"{current.name} holds {len(faiss_ids)} vectors for {len(all_ids)} chunks "
                    f"({len(missing)} chunk ids missing, {len(extra)} unknown ids)")
         return
     if vectors is None or faiss_vectors is None:
         report.notes.append(f"the FAISS vectors were not compared with SQLite ({kind} does not give them back exactly)")
         return
     order = np.argsort(faiss_ids, kind="stable")
-    differing = np.flatnonzero(~np.all(faiss_vectors[order] == vectors, axis=1))
+    rows = order[np.searchsorted(faiss_ids[order], ids)]  # the FAISS row of each sound chunk
+    differing = np.flatnonzero(~np.all(faiss_vectors[rows] == vectors, axis=1))
     if len(differing):
         report.add("faiss-mismatch", f"{current.name}: {len(differing)} vector(s) differ from the stored ones "
                    f"(chunk ids {_short([int(i) for i in ids[differing]])})")
@@ -263,7 +287,11 @@ def _check_faiss(directory: Path, report: CheckReport, dim: int | None, ids: np.
 def _running_ingest(directory: Path) -> str | None:
     """'pid N since …' of a live ingest, from the lock file (stale text of a dead one is ignored)."""
     try:
-        text = (directory / INGEST_LOCK).read_text().strip()
+        fd = os.open(directory / INGEST_LOCK, os.O_RDONLY | os.O_NOFOLLOW)  # never read through a planted link
+        try:
+            text = os.read(fd, 200).decode(errors="replace").strip()
+        finally:
+            os.close(fd)
         pid = int(text.split()[1])
         os.kill(pid, 0)
     except (OSError, ValueError, IndexError):
@@ -276,15 +304,23 @@ def check_index(directory: str | Path) -> CheckReport:
     directory = Path(directory).expanduser().resolve()
     report = CheckReport(directory)
     if not (directory / DATABASE).exists():
-        report.add("database", f"no index database at {directory / DATABASE}", repairable=False)
+        if (directory / MANIFEST).exists():
+            _missing_database(directory, report, "is missing")
+        else:
+            report.add("database", f"no index database at {directory / DATABASE}", repairable=False)
         return report
     manifest = _check_manifest(directory, report)
     dim = manifest.dim if manifest else None
-    db = sqlite3.connect(directory / DATABASE, isolation_level=None)
+    try:
+        db = schema.connect(directory / DATABASE, read_only=not schema.writable(directory))
+    except sqlite3.DatabaseError as e:
+        raise RagError(f"cannot check {directory / DATABASE}: {e}") from None
     try:
         db.execute("BEGIN")  # one snapshot, even while an ingest commits
-        ids, vectors = _check_database(db, dim, report)
+        all_ids, ids, vectors = _check_database(db, dim, report)
         db.execute("COMMIT")
+        if any(p.code in ("database-missing", "schema") for p in report.problems):
+            return report
         if not any(p.code == "database" for p in report.problems):
             _check_fts_index(db, report)
     except sqlite3.DatabaseError as e:
@@ -295,7 +331,7 @@ def check_index(directory: str | Path) -> CheckReport:
         return report
     finally:
         db.close()
-    _check_faiss(directory, report, dim, ids, vectors)
+    _check_faiss(directory, report, dim, all_ids, ids, vectors)
     strays = stray_temp_files(directory)
     if strays:
         report.add("temp-files", f"{len(strays)} temp file(s) left by a writer that died: {_short([p.name for p in strays])}", "warning")
@@ -305,10 +341,13 @@ def check_index(directory: str | Path) -> CheckReport:
     return report
 
 
-def _repair_database(directory: Path, problems: list[Problem]) -> list[str]:
+def _repair_database(
+    directory: Path, problems: list[Problem], embedder: Embedder | None, load: Callable[[], Embedder] | None,
+    notes: list[str],
+) -> list[str]:
     codes = {p.code for p in problems}
     done: list[str] = []
-    db = sqlite3.connect(directory / DATABASE, isolation_level=None)
+    db = schema.connect(directory / DATABASE, read_only=False)
     try:
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("BEGIN IMMEDIATE")
@@ -316,12 +355,17 @@ def _repair_database(directory: Path, problems: list[Problem]) -> list[str]:
         if orphans:
             db.executemany("DELETE FROM chunks WHERE id=?", [(i,) for i in orphans])
             done.append(f"deleted {len(orphans)} chunk(s) of no article")
-        broken = sorted({a for p in problems if p.code in _REMOVE_ARTICLES for a in p.items})
-        if broken:
-            origins = [r[0] for a in broken for r in db.execute("SELECT origin FROM articles WHERE id=?", (a,))]
-            db.executemany("DELETE FROM articles WHERE id=?", [(a,) for a in broken])  # chunks go by cascade
-            done.append(f"removed {len(broken)} incomplete article(s); ingest again: {_short(origins, 10)}")
-        if "fts" in codes or orphans or broken:
+        removed = []
+        for codes_of, what in ((_REMOVE_ARTICLES, "incomplete"), ({"article-checksum"}, "damaged")):
+            ids = sorted({a for p in problems if p.code in codes_of for a in p.items} - set(removed))
+            if ids:
+                origins = [r[0] for a in ids for r in db.execute("SELECT origin FROM articles WHERE id=?", (a,))]
+                db.executemany("DELETE FROM articles WHERE id=?", [(a,) for a in ids])  # chunks go by cascade
+                done.append(f"removed {len(ids)} {what} article(s); ingest again: {_short(origins, 10)}")
+                removed += ids
+        fixed = repair_rows(db, problems, embedder, load, notes)
+        done += fixed
+        if "fts" in codes or orphans or removed or fixed:
             db.execute("DELETE FROM chunks_fts")
             db.execute("INSERT INTO chunks_fts(rowid, title, text) SELECT c.id, a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id")
             done.append("rebuilt the BM25 (FTS5) rows from the chunks")
@@ -337,31 +381,54 @@ def _repair_database(directory: Path, problems: list[Problem]) -> list[str]:
     return done
 
 
-def repair_index(directory: str | Path) -> CheckReport:
+def _recreate_database(directory: Path) -> str:
+    for path in directory.glob(f"{DATABASE}*"):
+        path.unlink()
+    schema.create(directory / DATABASE)
+    return "re-created the empty index database (nothing had been committed to it)"
+
+
+def repair_index(
+    directory: str | Path, embedder: Embedder | None = None, load_embedder: Callable[[], Embedder] | None = None
+) -> CheckReport:
     """Repair what :func:`check_index` finds repairable, then check again. Refuses (IndexBusyError)
-    while an ingest runs. The returned report lists what was done in ``repaired``."""
+    while an ingest runs. The returned report lists what was done in ``repaired``.
+
+    Damaged vectors are re-embedded from their text with ``embedder`` (or the one
+    ``load_embedder`` loads, only when needed); without one they stay out of search."""
     directory = Path(directory).expanduser().resolve()
     before = check_index(directory)
     fixable = [p for p in before.problems if p.repairable]
     if not fixable:
         return before
-    if any(p.code in ("database", "manifest") for p in before.problems):
+    if any(p.code in ("database", "manifest") or (p.code == "database-missing" and not p.repairable)
+           for p in before.problems):
         before.notes.append("nothing repaired: the database or manifest itself is damaged")
         return before
     done: list[str] = []
-    with ingest_lock(directory, wait=False), file_lock(directory / WRITE_LOCK, "writer"):
-        done += _repair_database(directory, fixable)
-        if done or any(p.code in _REBUILD_FAISS for p in fixable):
-            for path in directory.glob("vectors.*"):
-                path.unlink()
-            manifest = Store._read_manifest(directory / MANIFEST)
-            Store.open(directory, manifest.embedder, manifest.dim, manifest.chunker).close()  # rebuilds from SQLite
-            done.append("rebuilt the FAISS copy from the vectors in SQLite")
-        strays = stray_temp_files(directory)
-        for path in strays:
-            path.unlink(missing_ok=True)
-        if strays:
-            done.append(f"deleted {len(strays)} temp file(s)")
+    notes: list[str] = []
+    try:
+        with ingest_lock(directory, wait=False), file_lock(directory / WRITE_LOCK, "writer"):
+            if any(p.code == "database-missing" for p in fixable):
+                done.append(_recreate_database(directory))
+            else:
+                done += _repair_database(directory, fixable, embedder, load_embedder, notes)
+            if done or any(p.code in _REBUILD_FAISS for p in fixable):
+                for path in directory.glob("vectors.*"):
+                    path.unlink()
+                manifest = Store._read_manifest(directory / MANIFEST)
+                Store.open(directory, manifest.embedder, manifest.dim, manifest.chunker).close()  # rebuilds from SQLite
+                done.append("rebuilt the FAISS copy from the vectors in SQLite")
+            strays = stray_temp_files(directory)
+            for path in strays:
+                path.unlink(missing_ok=True)
+            if strays:
+                done.append(f"deleted {len(strays)} temp file(s)")
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EROFS):
+            raise
+        raise RagError(f"cannot repair {directory}: {e.strerror}") from None
     after = check_index(directory)
     after.repaired = done
+    after.notes += notes
     return after

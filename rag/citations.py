@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .chunking import split_sentences
-from .results import Citation, Hit
+from .results import ArticleInfo, Citation, Hit
 
 # [1], [1, 2], [1][2], [Source 1], [1-3]
 CITATION = re.compile(r"\[\s*(?:(?:source|src|passage|doc)\s*)?(\d+(?:\s*(?:[,;]|-|–|and)\s*(?:(?:source|src)\s*)?\d+)*)\s*\]", re.I)
@@ -55,6 +55,32 @@ def overlap(answer: str, source: str) -> float:
     return len(a & content_words(source)) / len(a) if a else 0.0
 
 
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+_NUMBER_WORDS.update({w: str(10 * i) for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), start=3)})
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers in ``text``, as digits ('three' -> '3', '2,700' -> '2700')."""
+    out = set()
+    for m in _NUMBER.finditer(text):
+        token = m.group().lower()
+        out.add(_NUMBER_WORDS.get(token, token.replace(",", "")))
+    return out
+
+
+def metadata_fields(article: ArticleInfo) -> list[str]:
+    """An article's metadata as citable text: what the prompt shows about it (headline, source,
+    author, date). A question about the article itself is answered from these."""
+    fields = [f for f in (article.title, article.source, article.author) if f]
+    if article.published:
+        p = article.published
+        fields.append(f"{p.isoformat()} ({p.day} {p:%B %Y}, a {p:%A})")
+    return fields
+
+
 def _numbers(group: str) -> list[int]:
     nums: list[int] = []
     for part in re.split(r"\s*(?:[,;]|and)\s*", group):
@@ -73,14 +99,26 @@ class ParsedCitations:
     invalid: list[int]
 
 
-def best_sentence(hit: Hit, article_text: str | None, claim: str) -> tuple[str, int, int]:
-    """The sentence of the passage that best supports ``claim``, with its article offsets."""
+def _support(claim: str, sentence: str) -> float:
+    """Word overlap, and the claim's numbers found in the sentence as a tie-break."""
+    claimed = numbers(claim)
+    return overlap(claim, sentence) + (0.5 * len(claimed & numbers(sentence)) / len(claimed) if claimed else 0.0)
+
+
+def best_sentence(hit: Hit, article_text: str | None, claim: str, metadata: bool = False) -> tuple[str, int, int]:
+    """The sentence of the passage that best supports ``claim``, with its article offsets.
+    With ``metadata``, a metadata field (see :func:`metadata_fields`) that supports the claim
+    better than any sentence is the quote, as an empty span at the passage start."""
     text = hit.text
     best = (0.0, 0, len(text))
     for span in split_sentences(text):
-        score = overlap(claim, text[span.start : span.end])
+        score = _support(claim, text[span.start : span.end])
         if score > best[0]:
             best = (score, span.start, span.end)
+    if metadata:
+        scored = [(_support(claim, f), f) for f in metadata_fields(hit.article)]
+        if max(scored, default=(0.0, ""))[0] > best[0]:
+            return " · ".join(f for score, f in scored if score > 0), hit.start, hit.start
     _, start, end = best
     quote = text[start:end]
     a_start = hit.start + start
@@ -94,8 +132,14 @@ def strip_citations(text: str) -> str:
     return re.sub(r"\s+([.,;:!?])", r"\1", CITATION.sub("", text)).strip()
 
 
-def parse_citations(answer: str, sources: Sequence[Hit], article_texts: dict[str, str] | None = None) -> ParsedCitations:
-    """Resolve every citation in ``answer``; numbers outside 1..len(sources) are dropped and reported."""
+def parse_citations(
+    answer: str, sources: Sequence[Hit], article_texts: dict[str, str] | None = None, evidence: Sequence[Hit] | None = None
+) -> ParsedCitations:
+    """Resolve every citation in ``answer``; numbers outside 1..len(sources) are dropped and reported.
+
+    ``evidence``: the sources as they may be quoted (instruction-like sentences blanked out, same
+    offsets, see :func:`rag.injection.mask_instructions`); a quote is only ever taken from them,
+    and may be a metadata field of the article."""
     invalid: list[int] = []
 
     def normalise(m: re.Match[str]) -> str:
@@ -116,7 +160,8 @@ def parse_citations(answer: str, sources: Sequence[Hit], article_texts: dict[str
         for m in re.finditer(r"\[(\d+)\]", sentence):
             n = int(m.group(1))
             hit = sources[n - 1]
-            quote, q_start, q_end = best_sentence(hit, (article_texts or {}).get(hit.article.id), claim)
+            quotable = evidence[n - 1] if evidence is not None else hit
+            quote, q_start, q_end = best_sentence(quotable, (article_texts or {}).get(hit.article.id), claim, evidence is not None)
             if (n, q_start) in seen:
                 continue
             seen.add((n, q_start))

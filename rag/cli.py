@@ -9,9 +9,16 @@ from pathlib import Path
 import click
 
 from .api import RAG
+from .articles import terminal_safe
 from .config import Settings
 from .errors import RagError
 from .results import Answer, Hit
+
+
+def _echo(message: object = "", nl: bool = True, err: bool = False) -> None:
+    """click.echo for anything that may hold a file name, a title or a model's words: controls
+    (terminal escape sequences) and undecodable bytes are printed as visible escapes."""
+    click.echo(terminal_safe(str(message)), nl=nl, err=err)
 
 
 def _settings(index: Path | None, llm: str | None) -> Settings:
@@ -48,6 +55,9 @@ class _Bar:
             if total == 0:
                 return
             self._bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr)
+        if total != self._bar.total:  # the Ray engine learns the total as files are parsed
+            self._bar.total = total
+            self._bar.refresh()
         self._bar.update(done - self._bar.n)
 
     def close(self) -> None:
@@ -69,13 +79,16 @@ def cli(ctx: click.Context, index: Path | None, llm: str | None, verbose: bool) 
 @cli.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="ray: parse, chunk and embed on Ray Data workers (pip install 'rag[ray]').")
+              help="ray: parse, chunk and embed on Ray workers (pip install 'rag[ray]').")
 @click.option("--address", help="Ray cluster address for --engine ray (default: RAG_RAY_ADDRESS; none: a local Ray).")
 @click.option("--workers", type=click.IntRange(min=1), help="Embedding workers for --engine ray (default: RAG_RAY_WORKERS, 2).")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another ingest is writing to the index (default: wait for it).")
+@click.option("--follow-symlinks", is_flag=True,
+              help="Index what symbolic links in the folders point to, even outside them (default: skip those).")
 @click.pass_context
 def ingest_cmd(
-    ctx: click.Context, paths: tuple[Path, ...], engine: str, address: str | None, workers: int | None, no_wait: bool
+    ctx: click.Context, paths: tuple[Path, ...], engine: str, address: str | None, workers: int | None, no_wait: bool,
+    follow_symlinks: bool,
 ) -> None:
     """Index files and directories (.txt .md .html .json .jsonl .rss .atom .xml)."""
     if engine != "ray" and (address or workers):
@@ -84,20 +97,20 @@ def ingest_cmd(
         from .ray_ingest import ray_available, unavailable_message
 
         if not ray_available():
-            click.echo(f"note: {unavailable_message()}; ingesting with the local engine instead", err=True)
+            _echo(f"note: {unavailable_message()}; ingesting with the local engine instead", err=True)
             engine = "local"
     rag = _open(ctx, seed=False)
     bar = _Bar("embedding") if engine == "local" else _Bar("embedding on Ray", unit="article")
     try:
         report = rag.add(
             list(paths), progress=bar, engine=engine, ray_address=address, workers=workers,  # type: ignore[arg-type]
-            wait=not no_wait, on_wait=lambda message: click.echo(message, err=True),
+            wait=not no_wait, on_wait=lambda message: _echo(message, err=True), follow_symlinks=follow_symlinks,
         )
     finally:
         bar.close()
-    click.echo(report.summary())
+    _echo(report.summary())
     for failure in report.failed:
-        click.echo(f"  failed: {failure.path}: {failure.reason}", err=True)
+        _echo(f"  failed: {failure.path}: {failure.reason}", err=True)
     if report.failed and not (report.added or report.updated or report.duplicates):
         sys.exit(1)
 
@@ -105,7 +118,7 @@ def ingest_cmd(
 def _print_sources(hits: list[Hit], cited: set[int] | None = None) -> None:
     for n, hit in enumerate(hits, start=1):
         mark = "*" if cited and n in cited else " "
-        click.echo(f"{mark}[{n}] {hit.article.label()}  (score {hit.score:.2f}, id {hit.article.id})")
+        _echo(f"{mark}[{n}] {hit.article.label()}  (score {hit.score:.2f}, id {hit.article.id})")
 
 
 @cli.command("ask")
@@ -129,23 +142,23 @@ def ask_cmd(
         if isinstance(event, Answer):
             answer = event
         elif not as_json:
-            click.echo(event, nl=False)
+            _echo(event, nl=False)
             streamed = True
     assert answer is not None
     if as_json:
-        click.echo(_answer_json(answer))
+        _echo(_answer_json(answer))
         return
     if streamed:
-        click.echo()
+        _echo()
     if not streamed or answer.text.strip() != answer.raw_text.strip():
-        click.echo(("" if not streamed else "\nChecked answer: ") + answer.text)
-    click.echo("\nSources:")
+        _echo(("" if not streamed else "\nChecked answer: ") + answer.text)
+    _echo("\nSources:")
     for c in answer.citations:
-        click.echo(f"  [{c.n}] {c.article.label()}\n      “{c.quote}”")
+        _echo(f"  [{c.n}] {c.article.label()}\n      “{c.quote}”")
     if not answer.citations:
         _print_sources(answer.sources)
     for note in answer.notes:
-        click.echo(f"note: {note}", err=True)
+        _echo(f"note: {note}", err=True)
 
 
 def _answer_json(answer: Answer) -> str:
@@ -166,10 +179,10 @@ def search_cmd(ctx: click.Context, query: str, k: int, since: str | None, until:
     rag = _open(ctx)
     hits = rag.search(query, k=k, since=since, until=until, mode=mode)  # type: ignore[arg-type]
     if not hits:
-        click.echo("no passages found")
+        _echo("no passages found")
     for n, hit in enumerate(hits, start=1):
-        click.echo(f"[{n}] {hit.score:.3f}  {hit.article.label()}  (article {hit.article.id}, chars {hit.start}-{hit.end})")
-        click.echo("    " + hit.text.replace("\n", "\n    "))
+        _echo(f"[{n}] {hit.score:.3f}  {hit.article.label()}  (article {hit.article.id}, chars {hit.start}-{hit.end})")
+        _echo("    " + hit.text.replace("\n", "\n    "))
 
 
 @cli.command("eval")
@@ -200,7 +213,7 @@ def eval_cmd(
     else:
         raise click.UsageError("give QUESTIONS with --articles, or --beir DIR")
     for problem in problems:
-        click.echo(f"skipped {problem}", err=True)
+        _echo(f"skipped {problem}", err=True)
     if not qs:
         raise RagError("no usable questions")
     rag = open_eval_index(articles, settings)
@@ -212,8 +225,8 @@ def eval_cmd(
     report = evaluator.run(limit=limit, seed=seed)
     report.config["questions_path"] = str(questions or beir)
     for path in report.save(out):
-        click.echo(f"wrote {path}")
-    click.echo(report.markdown())
+        _echo(f"wrote {path}")
+    _echo(report.markdown())
 
 
 @cli.command("info")
@@ -225,15 +238,15 @@ def info_cmd(ctx: click.Context, list_articles: bool) -> None:
 
     rag = _open(ctx, seed=False)
     info = rag.info()
-    click.echo(f"index:     {info.directory}")
-    click.echo(f"articles:  {info.articles}   chunks: {info.chunks}")
-    click.echo(f"embedder:  {info.embedder} (dim {info.dim})")
-    click.echo(f"chunking:  {info.chunk_tokens} tokens, {info.chunk_overlap_tokens} overlap")
-    click.echo(f"llm:       {info.llm}")
-    click.echo(f"installed: {', '.join(installed_llms()) or 'no bundled LLM'}")
+    _echo(f"index:     {info.directory}")
+    _echo(f"articles:  {info.articles}   chunks: {info.chunks}")
+    _echo(f"embedder:  {info.embedder} (dim {info.dim})")
+    _echo(f"chunking:  {info.chunk_tokens} tokens, {info.chunk_overlap_tokens} overlap")
+    _echo(f"llm:       {info.llm}")
+    _echo(f"installed: {', '.join(installed_llms()) or 'no bundled LLM'}")
     if list_articles:
         for a in rag.articles():
-            click.echo(f"  {a.id}  {a.published or '----------'}  {a.chunk_count:3d} chunks  {a.title}  [{a.source or '-'}]")
+            _echo(f"  {a.id}  {a.published or '----------'}  {a.chunk_count:3d} chunks  {a.title}  [{a.source or '-'}]")
 
 
 @cli.command("check")
@@ -243,20 +256,46 @@ def check_cmd(ctx: click.Context, repair: bool) -> None:
     """Verify that the database, BM25 and FAISS agree; exit 1 when they do not."""
     from .check import check_index, repair_index
 
-    directory = ctx.obj["settings"].resolved_index_dir()
-    report = repair_index(directory) if repair else check_index(directory)
-    click.echo(report.text())
+    settings: Settings = ctx.obj["settings"]
+    directory = settings.resolved_index_dir()
+
+    def load() -> object:  # only when a damaged vector must be re-embedded
+        from .embedding import load_embedder
+        from .store import MANIFEST, Store
+
+        return load_embedder(Store._read_manifest(directory / MANIFEST).embedder, settings.embed_batch_size)
+
+    report = repair_index(directory, load_embedder=load) if repair else check_index(directory)  # type: ignore[arg-type]
+    _echo(report.text())
     sys.exit(0 if report.ok else 1)
 
 
 @cli.command("rm")
 @click.argument("refs", nargs=-1, required=True)
+@click.option("-y", "--yes", is_flag=True, help="Remove every match without asking, when a reference matches several articles.")
 @click.pass_context
-def rm_cmd(ctx: click.Context, refs: tuple[str, ...]) -> None:
+def rm_cmd(ctx: click.Context, refs: tuple[str, ...], yes: bool) -> None:
     """Remove articles by id, id prefix, URL or source file path."""
     rag = _open(ctx, seed=False)
-    removed = rag.remove(list(refs))
-    click.echo(f"removed {len(removed)} article(s): {', '.join(removed)}")
+    titles = {a.id: a.title for a in rag.articles()}
+    ids: list[str] = []
+    for ref in refs:
+        found = rag.store.find_articles(ref)
+        if not found:
+            raise RagError(f"no indexed article matches '{ref}' (see `rag info --articles` for ids)")
+        if len(found) > 1 and not yes:
+            many = f"'{ref}' matches {len(found)} articles"
+            if not sys.stdin.isatty():
+                raise RagError(f"{many}; nothing was removed. Run again with --yes to remove them all, "
+                               "or name one article by its id")
+            for article_id in found[:20]:
+                _echo(f"  {article_id}  {titles.get(article_id, '')}")
+            if not click.confirm(terminal_safe(f"{many}. Remove them all?"), default=False):
+                _echo("nothing was removed", err=True)
+                sys.exit(1)
+        ids.extend(found)
+    removed = rag.remove(list(dict.fromkeys(ids)))
+    _echo(f"removed {len(removed)} article(s): {', '.join(removed)}")
 
 
 @cli.command("chat")
@@ -269,7 +308,7 @@ def chat_cmd(ctx: click.Context) -> None:
         try:
             question = click.prompt("you", prompt_suffix="> ")
         except (EOFError, click.Abort):
-            click.echo()
+            _echo()
             return
         answer = None
         for event in rag.stream(question, history=history):
@@ -277,10 +316,10 @@ def chat_cmd(ctx: click.Context) -> None:
                 answer = event
         assert answer is not None
         if answer.standalone_question:
-            click.echo(f"(searching for: {answer.standalone_question})")
-        click.echo(answer.text)
+            _echo(f"(searching for: {answer.standalone_question})")
+        _echo(answer.text)
         for c in answer.citations:
-            click.echo(f"  [{c.n}] {c.article.label()}")
+            _echo(f"  [{c.n}] {c.article.label()}")
         history.append((question, answer.text))
 
 
@@ -315,7 +354,11 @@ def main() -> None:
     try:
         cli(standalone_mode=True)
     except RagError as e:
-        click.echo(f"error: {e}", err=True)
+        _echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except OSError as e:  # the disk or the file system refused (full, read-only, permissions)
+        where = f" ({e.filename})" if e.filename else ""
+        _echo(f"error: {e.strerror or e}{where}", err=True)
         sys.exit(2)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 import re
 import threading
 import warnings
@@ -233,7 +234,9 @@ def _inference_mode():  # type: ignore[no-untyped-def]
     return torch.inference_mode()  # no autograd bookkeeping at all
 
 
-def load_embedder(name_or_path: str, batch_size: int = 32, backend: Backend | None = None) -> Embedder:
+def load_embedder(
+    name_or_path: str, batch_size: int = 32, backend: Backend | None = None, cache_dir: Path | None = None
+) -> Embedder:
     """The embedder for a bundled name or local folder. ``backend`` comes from the argument, a
     ``+int8`` suffix on the name (as an index records it), ``RAG_EMBED_BACKEND``, or is torch."""
     from .models import resolve_embedder
@@ -241,6 +244,6 @@ def load_embedder(name_or_path: str, batch_size: int = 32, backend: Backend | No
     base, plus, suffix = name_or_path.rpartition("+")
     if plus and suffix in BACKENDS:
         name_or_path, backend = base, backend or suffix  # type: ignore[assignment]
-    name, folder = resolve_embedder(name_or_path)
+    name, folder = resolve_embedder(name_or_path, cache_dir)
     chosen = backend or os.environ.get("RAG_EMBED_BACKEND", "torch")
     return SentenceTransformerEmbedder(name, str(folder), batch_size=batch_size, backend=chosen)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import string
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,8 +27,8 @@ from .articles import article_id
 from .config import Settings
 from .embedding import Embedder
 from .errors import RagError
-from .evidence import select_evidence
 from .generation import Generator
+from .citations import CITATION
 from .retrieval import MODES, Mode
 
 KS = (1, 4, 10)
@@ -52,6 +52,7 @@ class EvalQuestion:
     history: tuple[tuple[str, str], ...] = ()
     unanswerable: bool = False
     type: str = "factoid"
+    group: str = ""  # a label to report separately (e.g. the tuned and the held-out half)
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,26 @@ def load_beir(directory: str | Path) -> tuple[Path, list[EvalQuestion], list[Lin
     return articles, questions, problems
 
 
+# The modules whose output is stored in an index (chunk boundaries, what is embedded, near-duplicate
+# marks): an edit to any of them makes a cached evaluation index stale, so their source is in its key.
+_INDEX_SHAPING_MODULES = ("chunking", "dedup")
+
+
+def eval_index_key(articles: Path, settings: Settings, embedder: Embedder | None = None) -> str:
+    """The cache key of an evaluation index: the articles, the embedder, the chunker settings and
+    the source of the code that shapes the stored index."""
+    import importlib
+
+    key = hashlib.sha256(articles.read_bytes())
+    key.update(f"{settings.embedder}|{settings.chunk_tokens}|{settings.chunk_overlap_tokens}".encode())
+    if embedder is not None:
+        key.update(embedder.name.encode())
+    for name in _INDEX_SHAPING_MODULES:
+        module = importlib.import_module(f"rag.{name}")
+        key.update(Path(module.__file__ or "").read_bytes())
+    return key.hexdigest()[:16]
+
+
 def open_eval_index(
     articles: str | Path,
     settings: Settings | None = None,
@@ -173,12 +194,11 @@ def open_eval_index(
     same articles, embedder and chunking."""
     settings = settings or Settings()
     articles = Path(articles)
-    key = hashlib.sha256(articles.read_bytes())
-    key.update(f"{settings.embedder}|{settings.chunk_tokens}|{settings.chunk_overlap_tokens}".encode())
-    if embedder is not None:
-        key.update(embedder.name.encode())
-    index_dir = settings.cache_dir / "eval-indexes" / key.hexdigest()[:16]
-    settings = settings.model_copy(update={"index_dir": index_dir, "seeds_dir": None})
+    index_dir = settings.cache_dir / "eval-indexes" / eval_index_key(articles, settings, embedder)
+    # An evaluation corpus is one big JSONL file the user named on purpose: the per-file size
+    # limit (meant for uploads) does not apply to it.
+    max_bytes = max(settings.max_file_bytes, articles.stat().st_size)
+    settings = settings.model_copy(update={"index_dir": index_dir, "seeds_dir": None, "max_file_bytes": max_bytes})
     rag = RAG.open(settings=settings, embedder=embedder, llm=llm, seed=False)
     if rag.info().articles == 0:
         report = rag.add([articles])
@@ -190,15 +210,7 @@ def open_eval_index(
 # ---------------------------------------------------------------- running
 
 
-MC_PROMPT = """Question: $question
 
-Options:
-$options
-
-Sources:
-$sources
-
-Using only the sources, which option answers the question? Reply with the letter only."""
 
 
 @dataclass
@@ -284,6 +296,7 @@ class Evaluator:
         evidence: Sequence[str] = ("sentences",),
         answer: bool = True,
         k: int = 10,
+        choices: bool = True,
     ) -> None:
         self.rag = rag
         self.questions = list(questions)
@@ -292,9 +305,22 @@ class Evaluator:
         self.evidence = list(evidence)
         self.answer = answer
         self.k = k
+        self.choices = choices  # also ask multiple-choice questions with their options
+        self._copies: dict[str, set[str]] | None = None
+
+    def _relevant(self, q: EvalQuestion) -> set[str]:
+        """The evidence articles and their near-duplicate copies (the same wire story from another
+        outlet is as good an answer source as the one the dataset names)."""
+        if self._copies is None:
+            groups: dict[str, set[str]] = {}
+            for a in self.rag.articles():
+                groups.setdefault(a.duplicate_of or a.id, set()).add(a.id)
+            self._copies = {i: g for g in groups.values() for i in g}
+        ids = {article_id(f"id:{e}") for e in q.evidence}
+        return set().union(*(self._copies.get(i, {i}) for i in ids)) if ids else set()
 
     def _retrieval(self, q: EvalQuestion) -> dict[str, Any]:
-        relevant = {article_id(f"id:{e}") for e in q.evidence}
+        relevant = self._relevant(q)
         out: dict[str, Any] = {}
         for mode in self.modes:
             self.rag.clear_caches()  # every mode pays for its own embeddings: latencies stay comparable
@@ -309,42 +335,38 @@ class Evaluator:
             out[mode] = scores
         return out
 
-    def _choose(self, q: EvalQuestion, llm: str) -> int | None:
-        """Multiple choice: the model picks a letter after reading the selected evidence."""
-        from string import Template
-
-        hits = self.rag.search(q.question, today=q.question_date)
-        sources = select_evidence(q.question, hits, self.rag.embedder, self.rag.settings.context_tokens,
-                                  article_text=self.rag.article_text)
-        options = "\n".join(f"{string.ascii_uppercase[i]}) {c}" for i, c in enumerate(q.choices))
-        prompt = Template(MC_PROMPT).substitute(question=q.question, options=options, sources=self.rag.prompts.sources(sources))
-        reply = "".join(self.rag.generator_for(llm).stream([{"role": "user", "content": prompt}], max_tokens=8, temperature=0.0))
-        for ch in reply.strip().upper():
-            if ch in string.ascii_uppercase[: len(q.choices)]:
-                return string.ascii_uppercase.index(ch)
-        return None
-
-    def _answer(self, q: EvalQuestion, llm: str) -> dict[str, Any]:
-        relevant = {article_id(f"id:{e}") for e in q.evidence}
-        answer = self.rag.ask(q.question, history=list(q.history), llm=llm, today=q.question_date)
+    def _answer(self, q: EvalQuestion, llm: str, rag: RAG) -> dict[str, Any]:
+        relevant = self._relevant(q)
+        answer = rag.ask(q.question, history=list(q.history), llm=llm, today=q.question_date)
         record: dict[str, Any] = {
             "text": answer.text, "refused": answer.refused, "citations": [c.article.id for c in answer.citations],
             "total_s": answer.timings.get("total_s", float("nan")),
             "ttft_s": answer.timings.get("first_token_s", float("nan")),
             "retrieval_s": answer.timings.get("retrieval_s", float("nan")),
             "prompt_tokens": sum(self.rag.embedder.count_tokens(s.text) for s in answer.sources),
+            "llm_prompt_tokens": _llm_prompt_tokens(rag, llm, answer),
+            "notes": list(answer.notes),
         }
+        if not answer.refused:
+            supported = _citation_support(answer)
+            record["citation_support"] = metrics.mean([float(v) for v in supported]) if supported else None
+            record["cites_nothing"] = float(not answer.citations)
         if q.answers:
-            record.update(em=metrics.exact_match(answer.text, q.answers), contains=metrics.contains_answer(answer.text, q.answers),
-                          f1=metrics.token_f1(answer.text, q.answers))
+            text = "" if answer.refused else answer.text
+            record.update(em=metrics.exact_match(text, q.answers), contains=metrics.contains_answer(text, q.answers),
+                          f1=metrics.token_f1(text, q.answers), right=metrics.option_right(text, q.answers[0]))
+            if q.choices:
+                record["best_option"] = metrics.best_option(text, q.choices, q.answers[0])
         if answer.citations:
             good = [c.article.id in relevant or metrics.contains_answer(c.quote, q.answers) for c in answer.citations]
             record["citation_precision"] = sum(good) / len(good)
         if relevant and not q.unanswerable:
             record["citation_recall"] = len({c.article.id for c in answer.citations} & relevant) / len(relevant)
-        if q.choices:
-            picked = self._choose(q, llm)
-            record["mc_correct"] = float(picked is not None and q.choices[picked] == q.answers[0])
+        if q.choices and self.choices:
+            # The same question with its options (RAG.ask(choices=)): the model picks one, cited.
+            picked = rag.ask(q.question, history=list(q.history), llm=llm, today=q.question_date, choices=q.choices)
+            record["mc_correct"] = float(picked.choice is not None and q.choices[picked.choice] == q.answers[0])
+            record["mc_text"] = picked.text
         return record
 
     def run(self, limit: int | None = None, seed: int | None = None, progress: bool = True) -> EvalReport:
@@ -363,20 +385,51 @@ class Evaluator:
             "answer_retrieval": self.rag.settings.retrieval,
         })
         bar = tqdm(questions, desc="evaluating", unit="q", disable=not progress)
-        base_settings = self.rag.settings
+        views = {ev: self.rag if ev == self.rag.settings.evidence else self.rag.with_settings(evidence=ev) for ev in self.evidence}
         for q in bar:
             record: dict[str, Any] = {"id": q.id, "type": q.type, "question": q.question, "answers": list(q.answers),
-                                      "unanswerable": q.unanswerable, "evidence": list(q.evidence)}
-            if q.evidence:
+                                      "unanswerable": q.unanswerable, "evidence": list(q.evidence), "group": q.group}
+            if q.evidence and self.modes:
                 record["retrieval"] = self._retrieval(q)
             record["answers"] = {}
             for llm, ev in configs:
-                self.rag.settings = base_settings.model_copy(update={"evidence": ev})
-                record["answers"][f"{llm} / {ev}"] = self._answer(q, llm)
-            self.rag.settings = base_settings
+                record["answers"][f"{llm} / {ev}"] = self._answer(q, llm, views[ev])
             report.records.append(record)
         report.summary = summarize(report.records, self.modes)
         return report
+
+
+def _llm_prompt_tokens(rag: RAG, llm: str, answer: Any) -> float:
+    """Tokens of the answer prompt as the model reads it (system, sources, question); NaN for a
+    generator that cannot count (a remote server) or when the model was never asked."""
+    generator = rag.generator_for(llm)
+    count = getattr(generator, "count_tokens", None)
+    if count is None or not answer.sources or not answer.raw_text:
+        return float("nan")
+    messages = rag.prompts.answer_messages(answer.standalone_question or answer.question, answer.sources)
+    return float(sum(count(m["content"]) + 4 for m in messages))  # + the chat template's role markers
+
+
+def _cited_numbers(group: str) -> list[int]:
+    return [int(n) for n in re.findall(r"\d+", group)]
+
+
+def _citation_support(answer: Any) -> list[bool]:
+    """For each (answer sentence, citation in it): does the quoted sentence back it?"""
+    from .chunking import split_sentences
+
+    quotes = {c.n: c.quote for c in answer.citations}
+    out = []
+    claim = ""
+    for span in split_sentences(answer.text):
+        sentence = answer.text[span.start : span.end]
+        if re.search(r"\w", CITATION.sub("", sentence)):
+            claim = sentence  # a "[1]" left alone after the full stop belongs to the sentence before
+        for m in CITATION.finditer(sentence):
+            for n in _cited_numbers(m.group(1)):
+                if n in quotes:
+                    out.append(metrics.citation_supported(claim, quotes[n]))
+    return out
 
 
 def summarize(records: Sequence[dict[str, Any]], modes: Sequence[str]) -> dict[str, Any]:
@@ -405,6 +458,15 @@ def summarize(records: Sequence[dict[str, Any]], modes: Sequence[str]) -> dict[s
             "citation_recall": metrics.mean([a.get("citation_recall") for _, a in pairs]),
             "refusal_rate_unanswerable": metrics.mean([float(a["refused"]) for a in unanswerable]),
             "false_refusal_rate": metrics.mean([float(a["refused"]) for a in answerable]),
+            "right": metrics.mean([a.get("right") for a in answerable]),
+            "best_option": metrics.mean([a.get("best_option") for a in answerable]),
+            "unanswerable_declined": metrics.mean([float(a["refused"]) for a in unanswerable]),
+            "unanswerable_right": metrics.mean([a.get("right") for a in unanswerable]),
+            "unanswerable_wrong": metrics.mean([float(not a["refused"] and not a.get("right")) for a in unanswerable]),
+            "citation_support": metrics.mean([a.get("citation_support") for _, a in pairs]),
+            "cites_nothing": metrics.mean([a.get("cites_nothing") for _, a in pairs]),
+            "llm_prompt_tokens_p50": metrics.percentile([a.get("llm_prompt_tokens", float("nan")) for _, a in pairs], 50),
+            "n_answerable": len(answerable), "n_unanswerable": len(unanswerable),
             "prompt_tokens_p50": metrics.percentile([a["prompt_tokens"] for _, a in pairs], 50),
             **{f"{key}_{p}": metrics.percentile([a[f"{key}_s"] for _, a in pairs], int(p[1:]))
                for key in ("ttft", "total", "retrieval") for p in ("p50", "p95")},

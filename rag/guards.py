@@ -10,15 +10,15 @@ the sources that read as instructions to an AI are not evidence (see the injecti
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
-from dataclasses import replace
-from functools import lru_cache
 
-from .citations import CITATION, content_words, fold, overlap, strip_citations
 from .chunking import split_sentences
+from .citations import CITATION, content_words, fold, metadata_fields, numbers, overlap, strip_citations
+from .injection import injected_text, instruction_spans, looks_like_instruction, mask_instructions
 from .prompts import REFUSAL_MARKER
 from .results import Hit
+
+__all__ = ["instruction_spans", "looks_like_instruction", "mask_instructions", "numbers"]
 
 # Capitalised words that do not name anything a passage must contain.
 _NOT_ENTITIES = frozenset(
@@ -37,14 +37,22 @@ _REFUSAL_PATTERNS = re.compile(
 )
 
 
+# A capitalised word on its own that is an adjective of a place or people ("Which European
+# nation", "the Canadian giant", "30,000 Serbians"): the story says "France", "Tim Hortons",
+# "Serbia". Measured on news-qa-2024: these were 3 of the guard's 5 refusals of answerable
+# questions in a 20-question sample, and 1 of its 10 catches.
+_DEMONYM = re.compile(r"(?:ican|ean|ian|ese|ish)s?$")
+
+
 def salient_terms(question: str) -> list[str]:
     """Names and numbers in the question: runs of capitalised words (not the first word) and digits."""
     terms: list[str] = []
     run: list[str] = []
-    words = list(re.finditer(r"[^\W_][\w'’.-]*", question))
+    words = list(re.finditer(r"\d{1,3}(?:,\d{3})+|[^\W_][\w'’.-]*", question))
     for i, m in enumerate(words):
-        word = re.sub(r"['’]s$|[.'’-]+$", "", m.group())
+        word = re.sub(r"['’]s$|[.'’-]+$", "", m.group()).replace(",", "")
         is_name = word[:1].isupper() and i > 0 and fold(word) not in _NOT_ENTITIES
+        is_name = is_name and not (_DEMONYM.search(word) and not run and not _next_is_name(words, i))
         if is_name:
             run.append(word)
             continue
@@ -56,6 +64,11 @@ def salient_terms(question: str) -> list[str]:
     if run:
         terms.append(" ".join(run))
     return terms
+
+
+def _next_is_name(words: Sequence[re.Match[str]], i: int) -> bool:
+    """Whether the word after ``i`` is capitalised: "Christian Democrats" is a name, "Canadian giant" not."""
+    return i + 1 < len(words) and words[i + 1].group()[:1].isupper()
 
 
 def _covered(term: str, folded_words: set[str], raw_text: str) -> bool:
@@ -75,24 +88,10 @@ def _covered(term: str, folded_words: set[str], raw_text: str) -> bool:
 
 def uncovered_terms(question: str, hits: Sequence[Hit]) -> list[str]:
     """Salient question terms that appear in none of the passages (or their titles and sources)."""
-    raw = "\n".join(f"{h.article.title}\n{h.article.source or ''}\n{h.text}" for h in hits)
+    raw = "\n".join(f"{h.article.title}\n{h.article.source or ''}\n{h.article.author or ''}\n{h.text}" for h in hits)
     folded = {fold(w).replace(".", "") for w in re.findall(r"[\w.]+", raw)}
+    folded |= {n.replace(",", "") for n in re.findall(r"\d{1,3}(?:,\d{3})+", raw)}  # "30,000" as one number
     return [t for t in salient_terms(question) if not _covered(t, folded, raw)]
-
-
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
-
-
-def numbers(text: str) -> set[str]:
-    """Numbers in ``text``, as digits ('three' -> '3', '2,700' -> '2700')."""
-    out = set()
-    for m in _NUMBER.finditer(text):
-        token = m.group().lower()
-        out.add(_NUMBER_WORDS.get(token, token.replace(",", "")))
-    return out
 
 
 def unsupported_numbers(answer: str, question: str, hits: Sequence[Hit]) -> set[str]:
@@ -132,7 +131,7 @@ def add_missing_citations(text: str, hits: Sequence[Hit], threshold: float = 0.5
         if CITATION.search(sentence) or not content_words(sentence):
             out.append(sentence)
             continue
-        scores = [overlap(sentence, h.text) for h in hits]
+        scores = [overlap(sentence, " ".join([h.text, *metadata_fields(h.article)])) for h in hits]
         best = max(range(len(hits)), key=lambda i: scores[i]) if hits else -1
         if best >= 0 and scores[best] >= threshold:
             supported = True
@@ -145,104 +144,26 @@ def add_missing_citations(text: str, hits: Sequence[Hit], threshold: float = 0.5
 
 
 # ---------------------------------------------------------------- prompt injection
-#
-# Article text is data. Sentences in it that speak to an AI (override its instructions, give it
-# a new role, dictate its answer, ask for its prompt, or carry chat-template role markers) are
-# kept out of what the model reads and out of what counts as evidence for an answer. The
-# patterns describe the *shape* of an instruction, never a particular payload.
-
-_LATIN_LOOKALIKES = str.maketrans("аеорсухіјѕԁӏАЕОРСХІЈЅΑΕΙΚΜΝΟΡΤΧ", "aeopcyxijsdlAEOPCXIJSAEIKMNOPTX")
-_INSTRUCTION_PATTERNS = [
-    # overriding its instructions: "ignore previous instructions", "disregard everything above"
-    r"\b(ignore|disregard|forget|override|bypass|overrule)\s+(all\s+|any\s+)?(of\s+)?(the\s+|your\s+|my\s+)?"
-    r"(previous|prior|above|earlier|preceding|original|initial|system|your|all)\s+(\w+\s+)?"
-    r"(instructions?|prompts?|rules|directions|directives|guidelines|constraints|context|messages?|text|sources)\b",
-    r"\b(ignore|disregard|forget|override)\s+(\w+\s+){0,2}(instructions|prompts?|system messages?)\b",
-    r"\b(ignore|disregard|forget)\s+(everything|anything|all)\s+(above|before|else|previous|prior|you)\b",
-    r"\b(ignore|disregard)\s+the\s+(sources|articles|news)\b",
-    # chat-template role markers and control tokens
-    r"<\|[^|>]{1,40}\|>|\[/?INST\]|<</?SYS>>|</?s>|<(start|end)_of_turn>",
-    r"</?(system|sources?|instructions?|user|assistant|prompt|context|im_start|im_end)\b[^<>]{0,40}>",
-    r"(^|[\n#*>.!?]\s*)(system|assistant|user|human|instructions?)\s*(prompt|message|notice)?\s*:",
-    r"###\s*(instruction|response|system|input|task)",
-    # speaking to a model: "dear assistant", "if you are an AI", "note to AI readers", "you are now X"
-    r"\b(dear|hey|attention)\s+(ai|assistant|model|chatbot|bot|llm)s?\b",
-    r"\bif you are an?\s+(ai|assistant|language model|llm|chatbot|bot)\b|\bas an ai\b[^.!?]{0,20}\byou\b",
-    r"\b(note|message|instructions?)\s+(to|for)\s+(any\s+|all\s+)?(ai|llms?|automated|bots?|assistants?|language models?|chatbots?)\b",
-    r"\byou are now\s+(a|an|the|my|called|named|playing)\b|(?-i:\byou are now [A-Z])",
-    r"\b(you\s+(will|must|should)|please|now)\s+(act|behave|respond|answer)\s+as\b|\blet'?s\s+(play a game|role-?play|pretend)\b",
-    r"\bpretend\s+(to be|you are|you're)\b|\brole-?play\s+as\b|\b(your\s+)?new\s+(task|instructions?|role)\s*:",
-    # dictating the answer: "the answer to any question is X", "respond only with X", "reply with X only"
-    r"\b(answer|reply|response|output)s?\s+(to|for)\s+(any|every|all|each|your|the next)\s+(questions?|quer(y|ies)|prompts?|requests?)\b",
-    r"\b(answer|respond|reply)\s+(to\s+)?(every|any|all|each|the next)\s+(questions?|quer(y|ies)|requests?)\b",
-    r"\b(all|every|each|your)\s+(answers?|repl(y|ies)|responses?)\s+(must|should|shall|will)\b",
-    r"\b(answer|respond|reply|say|output)\s+(only|exactly|always|solely)\s+(with|in|using|by|the)\b",
-    r"\b(answer|respond|reply|say)\s+with\s+[^.!?]{1,40}\s+only\b|\b(answer|respond|reply)\s+with\s+the\s+(word|phrase|text|string)\b",
-    r"\b(if|when|whenever)\s+(you\s+are|you're|you\s+get)\s+(asked|questioned|prompted)\b",
-    r"(^\W*|\byou\s+(must|should|will)\s+)(always|only|never)\s+(answer|reply|respond|say)\b",
-    r"\bfrom now on,?\s+(you|always|only|answer|reply|respond|say)\b",
-    r"\b(if|when|whenever)\s+(anyone|someone|somebody|a user|the user|users?)\s+(asks?|asked|questions?)\b"
-    r"[^.!?]{0,80}\b(say|answer|reply|respond|tell)\b",
-    r"\b(append|add|include)\b.{0,60}?\bto (your|every|each|the) (answer|reply|response|output)s?\b",  # URLs have dots
-    # asking for the prompt
-    r"\b(print|reveal|show|repeat|output|display|leak|disclose|tell me|write out)\b[^.!?]{0,30}\b(system prompt|your (instructions|prompt|rules|"
-    r"guidelines|system message|configuration))",
-]
-_INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTION_PATTERNS), re.I)
-
-
-def looks_like_instruction(sentence: str) -> bool:
-    """Does this sentence address an AI rather than report news? Checked on the NFKC text with
-    invisible characters dropped and Cyrillic/Greek look-alike letters read as Latin, so
-    'ig\u200bnore' or 'іgnore' (Cyrillic і) do not slip past."""
-    text = unicodedata.normalize("NFKC", sentence)
-    text = "".join(c for c in text if c.isspace() or unicodedata.category(c) not in ("Cf", "Cc"))
-    return bool(_INSTRUCTION.search(text.translate(_LATIN_LOOKALIKES)))
-
-
-@lru_cache(maxsize=512)  # the same passages are checked for the prompt and again for the answer
-def instruction_spans(text: str) -> tuple[tuple[int, int], ...]:
-    """Offsets of the sentences (and lines) of ``text`` that look like instructions to an AI."""
-    spans = []
-    for line in re.finditer(r"[^\n\u2028\u2029]+", text):
-        for s in split_sentences(line.group()):
-            if looks_like_instruction(line.group()[s.start : s.end]):
-                spans.append((line.start() + s.start, line.start() + s.end))
-    return tuple(spans)
-
-
-def mask_instructions(hit: Hit) -> Hit:
-    """The passage with its instruction-like sentences blanked out (same length, so the
-    offsets of what remains still point into the article), and an instruction-like source
-    name or title dropped."""
-    text = hit.text
-    for start, end in instruction_spans(text):
-        text = text[:start] + " " * (end - start) + text[end:]
-    article = hit.article
-    if article.source and looks_like_instruction(article.source):
-        article = replace(article, source=None)
-    if article.title and looks_like_instruction(article.title):
-        article = replace(article, title="")
-    return hit if text == hit.text and article is hit.article else replace(hit, text=text, article=article)
-
+# Which source sentences are not evidence lives in rag.injection; re-exported here.
 
 def _shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
     words = [fold(w) for w in re.findall(r"\w+", text)]
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
-def ungrounded_sentences(answer: str, question: str, hits: Sequence[Hit], system_prompt: str = "") -> list[str]:
+def ungrounded_sentences(
+    answer: str, question: str, hits: Sequence[Hit], system_prompt: str = "", article_texts: dict[str, str] | None = None
+) -> list[str]:
     """Answer sentences the sources' news content does not support: ones that repeat words
     found only in instruction-like source text (an obeyed injection), that share no content
-    with the question or the sources, or that quote the system prompt."""
-    clean = [mask_instructions(h) for h in hits]
+    with the question or the sources (text and metadata), or that quote the system prompt."""
+    texts = article_texts or {}
     known = content_words(question)
-    for h in clean:
-        known |= content_words(h.text)
     injected = set()
     for h in hits:
-        for start, end in instruction_spans(h.text):
-            injected |= content_words(h.text[start:end])
+        clean = mask_instructions(h, texts.get(h.article.id))
+        known |= content_words(" ".join([clean.text, *metadata_fields(clean.article)]))
+        injected |= content_words(injected_text(h, texts.get(h.article.id)))
     injected -= known
     prompt_shingles = _shingles(system_prompt)
     bad = []

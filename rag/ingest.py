@@ -21,7 +21,7 @@ from .chunking import Chunk, ChunkerSettings, chunk_article, embedding_text
 from .dedup import NearDuplicates, signature
 from .embedding import Embedder
 from .errors import LoadError
-from .loaders import LoadFailure, LoadResult, LoadWarning, load_bytes, load_paths, read_file
+from .loaders import LoadFailure, LoadResult, LoadWarning, load_bytes, load_paths, name_problem, read_file, shown_path
 from .results import FileFailure, IngestReport
 from .store import ArticleUpdate, Store
 
@@ -52,6 +52,9 @@ def read(paths: Iterable[Path], max_bytes: int) -> list[FileBytes | LoadFailure]
     """Each file's bytes, or why it cannot be read, in order."""
     out: list[FileBytes | LoadFailure] = []
     for path in paths:
+        if problem := name_problem(path):
+            out.append(LoadFailure(shown_path(path), problem))
+            continue
         try:
             data, sidecar = read_file(path, max_bytes)
             out.append(FileBytes(str(path), str(path.resolve()), data, sidecar))
@@ -200,10 +203,12 @@ def ingest(
     embedder: Embedder,
     max_file_bytes: int,
     progress: Progress | None = None,
+    follow_symlinks: bool = False,
 ) -> IngestReport:
     """The local engine: every stage in this process."""
     started = time.perf_counter()
-    report, todo, changed_ids = start_report(load_paths(paths, max_bytes=max_file_bytes), store)
+    loaded = load_paths(paths, max_bytes=max_file_bytes, follow_symlinks=follow_symlinks)
+    report, todo, changed_ids = start_report(loaded, store)
     chunked = chunk(todo, store.manifest.chunker, embedder.count_tokens)
     total = sum(len(c) for _, c in chunked)
     done = 0

@@ -9,21 +9,24 @@ in SQLite ~100 ms), so every load verifies it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import shutil
 import sqlite3
 import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from .errors import IndexCorruptError
+from .errors import IndexCorruptError, RagError
 
 DIGEST_SUFFIX = ".sha256"
 _TEMP = re.compile(r"^\..+\.tmp-(\d+)$")  # what Store writes beside a file before renaming it
 _COPY = re.compile(r"^vectors\.(\d+)\.")
-_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 8, 10, 11, 13, 26
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def file_digest(path: Path) -> str:
@@ -52,9 +55,11 @@ def write_digest(path: Path, of: Path) -> None:
 def digest_problem(path: Path) -> str | None:
     """Why ``path`` cannot be trusted (no checksum, or a different one), or None when it matches."""
     try:
-        expected = digest_path(path).read_text().strip()
+        expected = digest_path(path).read_bytes().decode("ascii", errors="replace").strip()
     except FileNotFoundError:
         return "it has no checksum file"
+    if not _HEX_DIGEST.fullmatch(expected):  # damaged bytes, maybe not even text
+        return f"its checksum file {digest_path(path).name} does not hold a sha256 digest"
     try:
         actual = file_digest(path)
     except FileNotFoundError:  # replaced by a newer generation while we looked
@@ -107,6 +112,33 @@ def is_corruption(error: BaseException) -> bool:
     return isinstance(error, sqlite3.DatabaseError) and code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
 
 
+def sqlite_code(error: BaseException) -> int | None:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(error, sqlite3.DatabaseError) and code is not None else None
+
+
+def _nearly_full(directory: Path) -> bool:
+    try:
+        return shutil.disk_usage(directory).free < 1 << 20
+    except OSError:
+        return False
+
+
+def write_error(database: Path, error: BaseException) -> RagError | None:
+    """A clear error for a write that the disk refused (full, or read-only), else None."""
+    code = sqlite_code(error)
+    if code == _SQLITE_IOERR and _nearly_full(database.parent):  # e.g. no room for the WAL index (-shm) on open
+        code = _SQLITE_FULL
+    if code == _SQLITE_FULL or (isinstance(error, OSError) and error.errno == errno.ENOSPC):
+        return RagError(
+            f"the disk is full ({database.parent}): this write was not saved (what was committed before is kept). "
+            "Free some space, then run the command again."
+        )
+    if code == _SQLITE_READONLY or (isinstance(error, OSError) and error.errno == errno.EROFS):
+        return RagError(f"index {database.parent} is read-only: it can be searched, not changed")
+    return None
+
+
 def corrupt_database_error(database: Path, error: BaseException) -> IndexCorruptError:
     return IndexCorruptError(
         f"{database} is damaged ({error}). Run `rag --index {database.parent} check` for details; "
@@ -131,3 +163,5 @@ class DatabaseGuard:
         self._lock.release()
         if error is not None and is_corruption(error):
             raise corrupt_database_error(self.database, error) from None
+        if error is not None and (clear := write_error(self.database, error)):
+            raise clear from None

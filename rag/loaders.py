@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .articles import MAX_TITLE_CHARS, Article, clean_field, clean_text, read_date
+from .articles import MAX_TITLE_CHARS, Article, clean_field, clean_text, read_date, terminal_safe
 from .errors import LoadError
 
 SIDECAR_SUFFIX = ".meta.json"
@@ -612,8 +613,25 @@ def load_bytes(path: Path, data: bytes, sidecar: bytes | None = None) -> LoadRes
     return result
 
 
+def name_problem(path: Path) -> str | None:
+    """Why a file's name cannot be indexed: one that is not UTF-8 (Python holds its bad bytes
+    as lone surrogates, which SQLite, JSON and terminals all refuse)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return "the file name is not valid UTF-8; rename it (e.g. `convmv -f latin1 -t utf8`) to index it"
+    return None
+
+
+def shown_path(path: Path | str) -> str:
+    """A path as reports and terminals show it: undecodable bytes and controls as escapes."""
+    return terminal_safe(str(path))
+
+
 def load_file(path: Path, max_bytes: int = 25_000_000) -> LoadResult:
     """Load one file into articles; every problem becomes a LoadFailure, never an exception."""
+    if problem := name_problem(path):
+        return LoadResult(failures=[LoadFailure(shown_path(path), problem)])
     try:
         data, sidecar = read_file(path, max_bytes)
     except LoadError as e:
@@ -623,24 +641,74 @@ def load_file(path: Path, max_bytes: int = 25_000_000) -> LoadResult:
     return load_bytes(path, data, sidecar)
 
 
-def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Files named directly, plus every file below named directories (hidden ones and sidecars skipped)."""
+def _walk(top: Path, follow_symlinks: bool, skipped: list[LoadFailure]) -> list[Path]:
+    """Files below ``top`` (hidden ones and sidecars skipped), walked with a stack rather than
+    recursion (a 1,100-deep tree must not hit Python's recursion limit). Symbolic links that
+    lead out of ``top`` are skipped with a reason unless ``follow_symlinks``; followed folders
+    are entered once (a link back up would loop)."""
+    root = top.resolve()
+    seen: set[tuple[int, int]] = set()
+    found: list[Path] = []
+    stack = [top]
+    follow_hint = "pass --follow-symlinks (add(..., follow_symlinks=True)) to index what links point to"
+    while stack:
+        folder = stack.pop()
+        try:
+            info = folder.stat()
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            skipped.append(LoadFailure(shown_path(folder), f"cannot read the folder ({e.strerror or e})"))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                if entry.is_symlink():
+                    target = path.resolve()
+                    if not follow_symlinks and not target.is_relative_to(root):
+                        skipped.append(LoadFailure(shown_path(path), f"skipped: a symbolic link to "
+                                                   f"{shown_path(target)}, outside {shown_path(top)}; {follow_hint}"))
+                        continue
+                    if target.is_dir():
+                        if follow_symlinks:  # inside the folder, its files are reached through the real path
+                            stack.append(path)
+                        continue
+                    if not target.exists():
+                        skipped.append(LoadFailure(shown_path(path), "skipped: a broken symbolic link"))
+                        continue
+                if entry.is_dir():
+                    stack.append(path)
+                elif entry.is_file() and not entry.name.endswith(SIDECAR_SUFFIX):
+                    found.append(path)
+            except OSError as e:
+                skipped.append(LoadFailure(shown_path(path), f"cannot read ({e.strerror or e})"))
+    return sorted(found)
+
+
+def iter_files(
+    paths: Iterable[str | Path], follow_symlinks: bool = False, skipped: list[LoadFailure] | None = None
+) -> Iterator[Path]:
+    """Files named directly, plus every file below named directories (hidden ones and sidecars
+    skipped; links out of a directory too, unless ``follow_symlinks``: see :func:`_walk`).
+    What was skipped, and why, is appended to ``skipped``."""
+    skipped = skipped if skipped is not None else []
     for p in paths:
         path = Path(p).expanduser()
         if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                rel = child.relative_to(path).parts
-                if child.is_file() and not any(part.startswith(".") for part in rel):
-                    if not child.name.endswith(SIDECAR_SUFFIX):
-                        yield child
+            yield from _walk(path, follow_symlinks, skipped)
         else:
             yield path
 
 
-def load_paths(paths: Iterable[str | Path], max_bytes: int = 25_000_000) -> LoadResult:
+def load_paths(paths: Iterable[str | Path], max_bytes: int = 25_000_000, follow_symlinks: bool = False) -> LoadResult:
     """Load every file under ``paths``. Failures are collected per file, the rest still loads."""
     result = LoadResult()
-    for path in iter_files(paths):
+    for path in iter_files(paths, follow_symlinks, result.failures):
         one = load_file(path, max_bytes)
         result.articles.extend(one.articles)
         result.failures.extend(one.failures)

@@ -91,3 +91,61 @@ def percentile(values: Sequence[float], q: float) -> float:
 def mean(values: Sequence[float | None]) -> float:
     data = [v for v in values if v is not None and not math.isnan(v)]
     return sum(data) / len(data) if data else float("nan")
+
+
+# ---------------------------------------------------------------- options and citations
+# Multiple-choice data scored on free-text answers (news-qa-2024): an answer is right when it
+# holds every content word of the right option, whatever else it says.
+
+_NUMBER = re.compile(r"\d[\d,.]*")
+_NAME = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+def option_coverage(prediction: str, option: str) -> float:
+    """Share of the option's content words (stemmed) found in the prediction (0..1)."""
+    from .choices import coverage
+
+    return coverage(prediction, option)
+
+
+def option_right(prediction: str, right: str) -> float:
+    """1.0 when the prediction contains every content word of the right option."""
+    return float(option_coverage(prediction, right) == 1.0)
+
+
+def best_option(prediction: str, choices: Sequence[str], right: str) -> float:
+    """The lenient figure: 1.0 when the right option matches the prediction strictly better than
+    every other option does."""
+    score = option_coverage(prediction, right)
+    others = [option_coverage(prediction, c) for c in choices if c != right]
+    return float(score > 0 and all(score > o for o in others))
+
+
+def key_words(sentence: str) -> set[str]:
+    """What a citation must back: the sentence's numbers and its names (capitalised words after
+    the first word), folded."""
+    from .citations import STOPWORDS, fold
+
+    keys = {n.rstrip(",.").replace(",", "") for n in _NUMBER.findall(sentence)}
+    for i, m in enumerate(_NAME.finditer(sentence)):
+        word = re.sub(r"['’]s$", "", m.group())
+        if i > 0 and word[:1].isupper() and fold(word) not in STOPWORDS:
+            keys.add(fold(word))
+    return {k for k in keys if k}
+
+
+def citation_supported(sentence: str, quote: str) -> bool:
+    """True when the quoted source sentence holds the citing sentence's key words (its numbers
+    and names), or, for a sentence with none, at least half of its content words."""
+    from .citations import content_words, fold, strip_citations
+
+    sentence = strip_citations(sentence)
+    keys = key_words(sentence)
+    if keys:
+        quote_words = {fold(w) for w in _NAME.findall(quote)} | {
+            n.rstrip(",.").replace(",", "") for n in _NUMBER.findall(quote)
+        }
+        quote_words |= {re.sub(r"['’]s$", "", w) for w in quote_words}
+        return keys <= quote_words
+    words = content_words(sentence)
+    return bool(words) and len(words & content_words(quote)) >= len(words) / 2

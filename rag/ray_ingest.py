@@ -1,61 +1,64 @@
-"""Ingestion on Ray Data: the stages of :mod:`rag.ingest` mapped over batches on a Ray cluster,
-written into the index by the driver (this process) exactly as the local engine writes it.
+"""Ingestion on Ray: the stages of :mod:`rag.ingest` run by a pool of Ray actors, written into
+the index by the driver (this process) exactly as the local engine writes it, streamed in
+bounded windows so the driver's memory does not grow with the size of the archive:
 
-    driver: list files, read their bytes
-      -> Ray tasks:  parse (loaders: bytes -> normalised articles, per-file failures)
-      -> driver:     plan (exact duplicates against the index, changed articles)
+    driver: list files, read the next PARSE_BATCH files' bytes
+      -> Ray actors: parse (loaders: bytes -> normalised articles, per-file failures)
+      -> driver:     plan (exact duplicates against the index and this run, changed articles)
       -> Ray actors: chunk + embed (the model loads once per actor; ``workers`` actors)
-      -> driver:     near-duplicates, then ``Store.commit`` per batch, streamed as results arrive
+      -> driver:     near-duplicates, then ``Store.commit`` per batch, in input order
+
+At most ``IN_FLIGHT`` parse calls per worker are outstanding (and embedding calls for one more
+commit batch), the driver reads more files only when a parse result has been taken, and plans
+more articles only when an embedding result has been taken, so it holds a few windows of bytes
+and articles at any time, not the archive.
 
 Bytes, not paths, go to the workers: they need no access to the driver's files (no shared
-storage), at the cost of pushing the input through Ray's object store once. Deduplication runs
-between the two Ray stages so content already indexed is never embedded again, as locally.
-Ray is an optional extra (``pip install 'rag[ray]'``); nothing here imports it at module level.
+storage). A worker that dies (OOM killer, a lost node) is restarted and its calls run again
+(``max_restarts`` / ``max_task_retries``); the stages are pure, and only the driver writes, so a
+retried call cannot write twice. Ray is an optional extra (``pip install 'rag[ray]'``); nothing
+here imports it at module level.
 """
 
 from __future__ import annotations
 
 import functools
-import json
+import itertools
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from .articles import Article
 from .chunking import Chunk, ChunkerSettings
+from . import ingest
 from .embedding import Embedder, SentenceTransformerEmbedder, load_embedder
 from .errors import RagError
-from .ingest import (
-    FileBytes,
-    Progress,
-    chunk,
-    commit_all,
-    embed,
-    parse,
-    read,
-    start_report,
-)
-from .loaders import LoadFailure, LoadResult, LoadWarning, iter_files
-from .results import IngestReport
+from .ingest import FileBytes, Progress, chunk, commit_all, embed, parse, read, start_report
+from .loaders import LoadFailure, LoadResult, iter_files
+from .results import FileFailure, IngestReport
 from .store import ArticleUpdate, Store
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    from ray.actor import ActorHandle
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'rag[ray]'"
-PARSE_BATCH = 16  # files per parse task
+PARSE_BATCH = 16  # files per parse call
 EMBED_BATCH = 32  # articles per chunk+embed call (a few hundred chunks)
-RESULT_BATCH = 64  # articles the driver pulls at a time; commits still group COMMIT_BATCH
+IN_FLIGHT = 2  # outstanding calls per worker and stage: workers never wait, the driver holds little
+RETRIES = 3  # restarts of a dead worker, and re-runs of each call it was running or had queued
 
 EmbedderFactory = Callable[[], Embedder]
+Spans = list[tuple[int, int, int]]  # (ordinal, start, end) of each chunk in the article's text
+Embedded = tuple[Spans, np.ndarray, np.ndarray | None]  # spans, vectors, MinHash signature
+T = TypeVar("T")
 
 
 class RayUnavailableError(RagError):
@@ -63,10 +66,9 @@ class RayUnavailableError(RagError):
 
 
 def ray_available() -> bool:
-    """True when ``ray[data]`` can be imported."""
+    """True when Ray can be imported."""
     try:
-        import ray
-        import ray.data  # noqa: F401
+        import ray  # noqa: F401
     except ImportError:
         return False
     return True
@@ -88,97 +90,33 @@ def _same(embedder: Embedder) -> Embedder:
     return embedder
 
 
-# ---------------------------------------------------------------- rows <-> records
-# Rows carry only strings, ints and bytes, so Arrow holds them without guessing types.
+# ---------------------------------------------------------------- the worker
 
 
-def _article_json(a: Article) -> str:
-    return json.dumps({
-        "title": a.title, "text": a.text, "key": a.key, "source": a.source, "url": a.url, "author": a.author,
-        "published": a.published.isoformat() if a.published else None, "origin": a.origin, "extra": a.extra,
-    })
-
-
-def _article_from_json(text: str) -> Article:
-    d = json.loads(text)
-    d["published"] = date.fromisoformat(d["published"]) if d["published"] else None
-    return Article(**d)
-
-
-def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    import pyarrow as pa
-
-    return pa.Table.from_pylist(rows, schema=schema)
-
-
-def _parsed_schema() -> pa.Schema:
-    import pyarrow as pa
-
-    return pa.schema([
-        ("index", pa.int64()), ("articles", pa.large_string()), ("failures", pa.large_string()),
-        ("warnings", pa.large_string()),
-    ])
-
-
-def _embedded_schema() -> pa.Schema:
-    import pyarrow as pa
-
-    return pa.schema([
-        ("article", pa.large_string()), ("chunks", pa.large_string()),
-        ("vectors", pa.large_binary()), ("minhash", pa.large_binary()),
-    ])
-
-
-# ---------------------------------------------------------------- worker stages
-
-
-def parse_batch(batch: pa.Table) -> pa.Table:
-    """Ray task: ``rag.ingest.parse`` over a batch of file rows."""
-    rows = batch.to_pylist()
-    files = [FileBytes(r["path"], r["resolved"], r["data"], r["sidecar"]) for r in rows]
-    out = [
-        {
-            "index": r["index"],
-            "articles": json.dumps([_article_json(a) for a in result.articles]),
-            "failures": json.dumps([[f.path, f.reason] for f in result.failures]),
-            "warnings": json.dumps([[w.path, w.reason] for w in result.warnings]),
-        }
-        for r, result in zip(rows, parse(files), strict=True)
-    ]
-    return _table(out, _parsed_schema())
-
-
-class ChunkAndEmbed:
-    """Ray actor: ``rag.ingest.chunk`` then ``rag.ingest.embed``. It holds the embedder, so the
-    model loads once per worker; chunking runs here too because it counts the model's tokens."""
+class Worker:
+    """Ray actor for both stages: ``rag.ingest.parse``, and ``rag.ingest.chunk`` then
+    ``rag.ingest.embed``. It holds the embedder, so the model loads once per worker (and again
+    only when Ray restarts it); chunking runs here because it counts the model's tokens."""
 
     def __init__(self, make_embedder: EmbedderFactory, chunker: ChunkerSettings) -> None:
         self.embedder = make_embedder()
         self.chunker = chunker
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        texts = batch.column("item").to_pylist()
-        chunked = chunk([_article_from_json(t) for t in texts], self.chunker, self.embedder.count_tokens)
+    def parse(self, files: list[FileBytes]) -> list[LoadResult]:
+        return parse(files)
+
+    def chunk_and_embed(self, articles: list[Article]) -> list[Embedded]:
+        """Per article: its chunks' spans, their vectors and its signature (no chunks: empty).
+        The driver still has the articles, so their text is not sent back."""
+        chunked = chunk(articles, self.chunker, self.embedder.count_tokens)
         updates = iter(embed([(a, c) for a, c in chunked if c], self.embedder))
-        rows = []
-        for text, (_, chunks) in zip(texts, chunked, strict=True):
+        empty = np.zeros((0, self.embedder.dim), dtype=np.float32)
+        out: list[Embedded] = []
+        for _, chunks in chunked:
             u = next(updates) if chunks else None
-            rows.append({
-                "article": text,
-                "chunks": json.dumps([[c.ordinal, c.start, c.end] for c in chunks]),
-                "vectors": np.ascontiguousarray(u.vectors, dtype=np.float32).tobytes() if u else b"",
-                "minhash": u.minhash.tobytes() if u is not None and u.minhash is not None else b"",
-            })
-        return _table(rows, _embedded_schema())
-
-
-def _updates_from(batch: pa.Table, dim: int) -> Iterator[ArticleUpdate]:
-    for r in batch.to_pylist():
-        a = _article_from_json(r["article"])
-        chunks = [Chunk(a.id, o, s, e, a.text[s:e]) for o, s, e in json.loads(r["chunks"])]
-        vectors = np.frombuffer(r["vectors"], dtype=np.float32).reshape(len(chunks), dim)
-        minhash = np.frombuffer(r["minhash"], dtype=np.uint64) if r["minhash"] else None
-        yield ArticleUpdate(a, chunks, vectors, minhash=minhash)
+            spans = [(c.ordinal, c.start, c.end) for c in chunks]
+            out.append((spans, np.ascontiguousarray(u.vectors, dtype=np.float32), u.minhash) if u else (spans, empty, None))
+        return out
 
 
 # ---------------------------------------------------------------- the driver
@@ -202,65 +140,126 @@ def _connect(address: str | None) -> bool:
     return True
 
 
-def _blocks(rows: int, batch: int, workers: int) -> int:
-    """Enough blocks to give every worker some, and none much bigger than one batch."""
-    return max(1, min(rows, max(workers, math.ceil(rows / batch))))
+def _ordered(
+    calls: Iterable[tuple[T, Callable[[ActorHandle], Any]]], actors: Sequence[ActorHandle], window: int
+) -> Iterator[tuple[T, Any]]:
+    """Submit each call to the next actor in turn, keep at most ``window`` outstanding, and yield
+    ``(tag, result)`` in submission order. ``calls`` is pulled only as results are taken."""
+    import ray
+
+    pending: deque[tuple[T, Any]] = deque()
+    turn = itertools.cycle(actors)
+    for tag, submit in calls:
+        pending.append((tag, submit(next(turn))))
+        if len(pending) >= window:
+            tag, ref = pending.popleft()
+            yield tag, ray.get(ref)
+    while pending:
+        tag, ref = pending.popleft()
+        yield tag, ray.get(ref)
 
 
-def _load_on_ray(files: Sequence[Path], max_bytes: int, workers: int) -> LoadResult:
-    """Read on the driver, parse on Ray; failures and articles in file order, like ``load_paths``."""
-    import ray.data
-
-    read_out = read(files, max_bytes)
-    rows = [
-        {"index": i, "path": f.path, "resolved": f.resolved, "data": f.data, "sidecar": f.sidecar}
-        for i, f in enumerate(read_out) if isinstance(f, FileBytes)
-    ]
-    parsed: dict[int, LoadResult] = {}
-    if rows:
-        ds = ray.data.from_items(rows, override_num_blocks=_blocks(len(rows), PARSE_BATCH, workers)).map_batches(
-            parse_batch, batch_size=PARSE_BATCH, batch_format="pyarrow",
-            compute=ray.data.TaskPoolStrategy(size=workers),
-        )
-        for r in ds.take_all():
-            parsed[r["index"]] = LoadResult(
-                [_article_from_json(t) for t in json.loads(r["articles"])],
-                [LoadFailure(p, reason) for p, reason in json.loads(r["failures"])],
-                [LoadWarning(p, reason) for p, reason in json.loads(r["warnings"])],
-            )
-    loaded = LoadResult()
-    for i, f in enumerate(read_out):
-        one = parsed[i] if isinstance(f, FileBytes) else LoadResult(failures=[f])
-        loaded.articles.extend(one.articles)
-        loaded.failures.extend(one.failures)
-        loaded.warnings.extend(one.warnings)
-    return loaded
+def _parse_calls(
+    paths: Iterable[str | Path], max_bytes: int, follow_symlinks: bool
+) -> Iterator[tuple[list[LoadFailure | None], Callable[[ActorHandle], Any]]]:
+    """Read ``PARSE_BATCH`` files at a time; the tag keeps only the failures (by position: what
+    the folder walk skipped, then what could not be read), so the bytes live only in the call's
+    arguments, freed once it has run."""
+    skipped: list[LoadFailure] = []
+    files = iter_files(paths, follow_symlinks, skipped)
+    while True:
+        batch = list(itertools.islice(files, PARSE_BATCH))
+        walked, skipped[:] = list(skipped), []
+        if not batch and not walked:
+            return
+        read_out = read(batch, max_bytes)
+        readable = [f for f in read_out if isinstance(f, FileBytes)]
+        failed: list[LoadFailure | None] = [*walked, *(f if isinstance(f, LoadFailure) else None for f in read_out)]
+        yield failed, lambda actor, r=readable: actor.parse.remote(r)
 
 
-def _embed_on_ray(
-    todo: Sequence[Article], make_embedder: EmbedderFactory, chunker: ChunkerSettings, dim: int, workers: int,
-    progress: Progress | None,
-) -> Iterator[ArticleUpdate]:
-    """Chunk and embed ``todo`` on ``workers`` actors; yields the updates in order as they arrive."""
-    import ray.data
+def _windows(parsed: Iterable[tuple[list[LoadFailure | None], list[LoadResult]]]) -> Iterator[LoadResult]:
+    """Each window's failures and articles in file order, like ``load_paths``."""
+    for failed, results in parsed:
+        done = iter(results)
+        loaded = LoadResult()
+        for f in failed:
+            one = LoadResult(failures=[f]) if f is not None else next(done)
+            loaded.articles.extend(one.articles)
+            loaded.failures.extend(one.failures)
+            loaded.warnings.extend(one.warnings)
+        yield loaded
 
-    if progress:
-        progress(0, len(todo))
-    if not todo:
-        return
-    ds = ray.data.from_items(
-        [_article_json(a) for a in todo], override_num_blocks=_blocks(len(todo), EMBED_BATCH, workers)
-    ).map_batches(
-        ChunkAndEmbed, fn_constructor_args=(make_embedder, chunker), batch_size=EMBED_BATCH,
-        batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers),
-    )
-    done = 0
-    for batch in ds.iter_batches(batch_size=RESULT_BATCH, batch_format="pyarrow"):
-        for u in _updates_from(batch, dim):
-            done += 1
-            yield u
-        if progress:
-            progress(done, len(todo))
+
+class _Run:
+    """The driver's state for one ingest: the report, what this run has planned (so an article
+    seen in an earlier window is a duplicate before that window is committed), and progress."""
+
+    def __init__(self, store: Store, progress: Progress | None) -> None:
+        self.store = store
+        self.report = IngestReport()
+        self.load_failed: list[FileFailure] = []  # reported before commit failures, as locally
+        self.hashes: set[str] = set()
+        self.ids: set[str] = set()
+        self.changed: set[str] = set()  # read by commit_all as it goes
+        self.planned = self.done = 0
+        self.progress = progress
+
+    def tick(self, done: int = 0) -> None:
+        self.done += done
+        if self.progress:
+            self.progress(self.done, self.planned)
+
+    def record_load(self, loaded: LoadResult) -> None:
+        """Failures and warnings, labelled as ``rag.ingest.start_report`` labels them."""
+        part, _, _ = start_report(LoadResult(failures=loaded.failures, warnings=loaded.warnings), self.store)
+        self.load_failed.extend(part.failed)
+        self.report.warnings.extend(part.warnings)
+        for path, f in part.files.items():
+            mine = self.report.file(path)
+            mine.failures.extend(f.failures)
+            mine.warnings.extend(f.warnings)
+
+    def plan(self, articles: Iterable[Article]) -> list[Article]:
+        """``rag.ingest.plan`` over this run so far: exact duplicates skipped, and per window the
+        new articles before the changed ones."""
+        new: list[Article] = []
+        changed: list[Article] = []
+        for a in articles:
+            h = a.content_hash
+            if h in self.hashes or a.id in self.ids or self.store.article_by_hash(h):
+                self.report.duplicates.append(a.origin)
+                self.report.file(a.origin).duplicates += 1
+                continue
+            self.hashes.add(h)
+            self.ids.add(a.id)
+            if self.store.article_hash(a.id):
+                self.changed.add(a.id)
+                changed.append(a)
+            else:
+                new.append(a)
+        return new + changed
+
+    def embed_calls(self, windows: Iterable[LoadResult]) -> Iterator[tuple[list[Article], Callable[[ActorHandle], Any]]]:
+        """``EMBED_BATCH`` planned articles at a time; a window is planned only when needed."""
+        waiting: list[Article] = []
+        for loaded in windows:
+            self.record_load(loaded)
+            todo = self.plan(loaded.articles)
+            self.planned += len(todo)
+            self.tick()
+            waiting.extend(todo)
+            while len(waiting) >= EMBED_BATCH:
+                batch, waiting = waiting[:EMBED_BATCH], waiting[EMBED_BATCH:]
+                yield batch, lambda actor, b=batch: actor.chunk_and_embed.remote(b)
+        if waiting:
+            yield waiting, lambda actor, b=waiting: actor.chunk_and_embed.remote(b)
+
+    def updates(self, embedded: Iterable[tuple[list[Article], list[Embedded]]]) -> Iterator[ArticleUpdate]:
+        for articles, results in embedded:
+            for a, (spans, vectors, minhash) in zip(articles, results, strict=True):
+                yield ArticleUpdate(a, [Chunk(a.id, o, s, e, a.text[s:e]) for o, s, e in spans], vectors, minhash=minhash)
+            self.tick(len(articles))
 
 
 def ingest_on_ray(
@@ -272,39 +271,43 @@ def ingest_on_ray(
     address: str | None = None,
     workers: int = 2,
     progress: Progress | None = None,
+    follow_symlinks: bool = False,
 ) -> IngestReport:
     """Ingest ``paths`` with the stages running on Ray (a local cluster when ``address`` is None,
     or the cluster already initialised in this process). Same report and index as
-    :func:`rag.ingest.ingest`, except that ``progress`` counts articles, not chunks (chunks are
-    only known once workers have made them). Each commit is one transaction, as locally."""
+    :func:`rag.ingest.ingest`, except that ``progress`` counts articles, not chunks, and its
+    total grows as files are parsed (the archive is never loaded whole to count them). Each
+    commit is one transaction, as locally, so an interrupted run leaves whole articles only.
+    Folders are walked as :func:`rag.loaders.iter_files` walks them (``follow_symlinks``)."""
     if workers < 1:
         raise RagError(f"workers must be at least 1, not {workers}")
     if not ray_available():
         raise RayUnavailableError(unavailable_message())
-    from ray.data import DataContext
+    import ray
 
     started = time.perf_counter()
     started_ray = _connect(address)
-    ctx = DataContext.get_current()
-    saved = ctx.execution_options.preserve_order, ctx.enable_progress_bars
-    # Results in input order: which copy of a duplicate is kept must not depend on scheduling.
-    ctx.execution_options.preserve_order = True
-    ctx.enable_progress_bars = False
+    actors: list[ActorHandle] = []
+    run = _Run(store, progress)
     try:
-        loaded = _load_on_ray(list(iter_files(paths)), max_file_bytes, workers)
-        report, todo, changed_ids = start_report(loaded, store)
-        updates = _embed_on_ray(todo, make_embedder, store.manifest.chunker, store.manifest.dim, workers, progress)
-        commit_all(updates, store, report, changed_ids)
+        # One CPU each, as the local engine's torch gets all of them; restarted when they die.
+        remote = ray.remote(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES)(Worker)
+        actors = [remote.remote(make_embedder, store.manifest.chunker) for _ in range(workers)]
+        windows = _windows(_ordered(_parse_calls(paths, max_file_bytes, follow_symlinks), actors, workers * IN_FLIGHT))
+        # Enough embedding in flight to keep the workers busy while the driver writes a commit batch.
+        embedded = _ordered(run.embed_calls(windows), actors, workers * IN_FLIGHT + math.ceil(ingest.COMMIT_BATCH / EMBED_BATCH))
+        commit_all(run.updates(embedded), store, run.report, run.changed)
     except RagError:
         raise
     except Exception as e:  # a worker's error arrives wrapped; say where it came from
         raise RagError(f"ingestion on Ray failed: {type(e).__name__}: {e}") from e
     finally:
-        ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
         if started_ray:
-            import ray
-
             ray.shutdown()
+    report = run.report
+    report.failed[:0] = run.load_failed
     report.engine = "ray"
     report.seconds = time.perf_counter() - started
     return report

@@ -10,12 +10,35 @@ from collections.abc import Sequence
 from .results import Answer, ArticleInfo, Citation, Hit
 
 _CITE = re.compile(r"\[(\d+)\]")
+# What the chat's markdown renderer (GFM autolinks) would turn into a live link: URLs with a
+# scheme, www. names and e-mail addresses. Trailing punctuation is the sentence's, not the URL's.
+_LINKABLE = re.compile(
+    r"(?:\b[a-z][a-z0-9+.-]*:(?://)?|\bwww\.)[^\s<>`\"']+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE
+)
+_TRAILING = ".,;:!?)]}'\""
+
+
+def _escape_markdown(text: str) -> str:
+    text = html.escape(text, quote=False)  # quote=True makes '&#x27;', whose '#' would be escaped below
+    return re.sub(r"([\\`*_{}\[\]()#+!|~>-])", r"\\\1", text)
 
 
 def escape(text: str) -> str:
-    """HTML-escape and neutralise markdown, for text shown in the chat (which renders markdown)."""
-    text = html.escape(text, quote=False)  # quote=True makes '&#x27;', whose '#' would be escaped below
-    return re.sub(r"([\\`*_{}\[\]()#+!|~>-])", r"\\\1", text)
+    """HTML-escape and neutralise markdown, for text shown in the chat (which renders markdown).
+
+    Addresses in the text (a source can plant a phishing URL for the model to repeat) become
+    code spans: shown as text, never as a link. The only links are to the article's own URL,
+    in the source cards."""
+    pieces = []
+    pos = 0
+    for m in _LINKABLE.finditer(text):
+        url = m.group().rstrip(_TRAILING)
+        if "//" not in url and "@" not in url and not url.lower().startswith("www."):
+            continue  # "note:", "10:30" or "javascript:x" is no autolink (and brackets are escaped)
+        pieces += [_escape_markdown(text[pos : m.start()]), f"`{url}`"]
+        pos = m.start() + len(url)
+    pieces.append(_escape_markdown(text[pos:]))
+    return "".join(pieces)
 
 
 def source_id(turn: int, n: int) -> str:

@@ -70,6 +70,8 @@ class Answer:
     model: str = ""
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    choices: list[str] = field(default_factory=list)  # the options, when the question came with some
+    choice: int | None = None  # the option the answer picks (index into ``choices``), if it picks one
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form, for the CLI's --json, the web API and evaluation records."""
@@ -90,6 +92,8 @@ class Answer:
                  "start": h.start, "end": h.end, "score": round(h.score, 4)}
                 for n, h in enumerate(self.sources, start=1)
             ],
+            "choices": self.choices,
+            "choice": self.choice,
             "invalid_citations": self.invalid_citations,
             "notes": self.notes,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},

@@ -40,15 +40,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .admission import Admission, run_unless_client_leaves
 from .api import RAG
 from .errors import ModelIntegrityError, ModelNotFoundError, RagError, RemoteModelError
+from .request_checks import check_history, check_question, check_text, check_today
 from .results import Answer, ArticleInfo, Hit, IngestReport
-from .uploads import WebLimits, safe_upload_name, store_uploads
+from .uploads import WebLimits, discard_unreferenced, safe_upload_name, store_uploads
+from .web_guard import WebGuard, allowed_names
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MAX_JSON_ARTICLES = 1000
+# Outside /v1 but describing it: behind the key too (FastAPI's defaults, in case they are enabled).
+DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
 # ------------------------------------------------------------------ errors
@@ -72,12 +77,23 @@ def _error_response(e: ApiError, headers: dict[str, str] | None = None) -> JSONR
     return JSONResponse(error_body(e.message, e.type, e.code, e.param), status_code=e.status, headers=headers)
 
 
-def _from_rag_error(e: RagError) -> ApiError:
+def _from_rag_error(e: Exception) -> ApiError:
+    if _context_overflow(e):
+        return ApiError(400, "the question, history and sources do not fit the model's context window "
+                        f"({e}); ask a shorter question or send less history", code="context_length_exceeded")
+    if not isinstance(e, RagError):
+        return ApiError(500, "internal server error (see the server log)", "server_error")
     if isinstance(e, RemoteModelError):
         return ApiError(502, str(e), "api_error", "model_server_unavailable")
     if isinstance(e, (ModelNotFoundError, ModelIntegrityError)):
         return ApiError(503, str(e), "api_error", "model_unavailable")
     return ApiError(400, str(e))
+
+
+def _context_overflow(e: Exception) -> bool:
+    # llama-cpp-python's ValueError "Requested tokens (N) exceed context window of M": the
+    # caller's input was too long, which the size checks bound but cannot make exact.
+    return isinstance(e, ValueError) and "exceed context window" in str(e)
 
 
 _HTTP_CODES = {401: "invalid_api_key", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
@@ -111,6 +127,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def server_error(_: Request, e: Exception) -> JSONResponse:
+        if _context_overflow(e):
+            return _error_response(_from_rag_error(e))
         log.exception("unexpected error in the API")
         return _error_response(ApiError(500, "internal server error (see the server log)", "server_error"))
 
@@ -138,7 +156,7 @@ class _Guard:
         root = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root):]
-        if not path.startswith("/v1/"):
+        if not path.startswith("/v1/") and path not in DOC_PATHS:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -322,6 +340,9 @@ class _Chat:
                 code="model_not_found", param="model",
             )
         self.question, self.history = _conversation(body.messages)
+        check_question(self.question)
+        check_history(self.history)
+        check_today(body.today)
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
 
@@ -396,10 +417,8 @@ class _Chat:
                 elif isinstance(item, Answer):
                     yield self.chunk({}, "stop", **self._extras(item))
                 elif isinstance(item, Exception):
-                    e = _from_rag_error(item) if isinstance(item, RagError) else ApiError(
-                        500, "internal server error (see the server log)", "server_error"
-                    )
-                    if not isinstance(item, RagError):
+                    e = _from_rag_error(item)
+                    if e.status >= 500 and not isinstance(item, RagError):
                         log.error("answer failed", exc_info=item)
                     yield f"data: {json.dumps(error_body(e.message, e.type, e.code, e.param))}\n\n"
             yield "data: [DONE]\n\n"
@@ -426,6 +445,8 @@ def _ingest_files(rag: RAG, named: list[tuple[str, Path]], upload_dir: Path) -> 
     by_origin: dict[str, list[str]] = {}
     for a in rag.articles():
         by_origin.setdefault(a.origin, []).append(a.id)
+    # A duplicate or a failure indexed nothing: keep no copy of it.
+    discard_unreferenced([str(p) for _, p in accepted], upload_dir, rag)
     for i, path in accepted:
         result = report.files.get(str(path))
         results[i].update(
@@ -478,9 +499,11 @@ def _articles_as_files(body: ArticlesIn, tmp: Path) -> list[tuple[str, Path]]:
 # ------------------------------------------------------------------ the app
 
 
-def create_app(rag: RAG, api_key: str | None = None) -> FastAPI:
+def create_app(rag: RAG, api_key: str | None = None, host: str | None = None) -> FastAPI:
     """The API over ``rag``. ``api_key`` (default ``RAG_API_KEY``) is the bearer token every /v1
-    request must carry; without one the API is open, so keep it on localhost."""
+    request must carry; without one the API is open, so keep it on localhost. ``host`` is the
+    bound address (default ``RAG_API_HOST``): with ``RAG_ALLOWED_HOSTS``, the names requests
+    may carry in ``Host`` (IP addresses and localhost always pass)."""
     settings = rag.settings
     if api_key is None and settings.api_key is not None:
         api_key = settings.api_key.get_secret_value() or None
@@ -491,8 +514,12 @@ def create_app(rag: RAG, api_key: str | None = None) -> FastAPI:
     app.add_middleware(
         _Guard, api_key=api_key, max_bytes=settings.api_max_request_bytes, max_ingest_bytes=settings.api_max_ingest_bytes
     )
+    # Added last, so it runs first: a rebinding Host or a foreign page's write gets nothing.
+    app.add_middleware(WebGuard, names=allowed_names(host or settings.api_host, settings.allowed_hosts))
     _install_error_handlers(app)
     upload_dir = rag.info().directory / "uploads"
+    admission = Admission(settings.api_max_pending_answers, settings.api_max_answers_per_client)
+    app.state.admission = admission
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -506,20 +533,33 @@ def create_app(rag: RAG, api_key: str | None = None) -> FastAPI:
         }
 
     @app.post("/v1/chat/completions", response_model=None)
-    async def chat_completions(body: ChatRequest) -> JSONResponse | StreamingResponse:
+    async def chat_completions(body: ChatRequest, request: Request) -> JSONResponse | StreamingResponse:
         chat = _Chat(rag, body)
         # Resolve the model before answering, so a missing one is a clean error, not a broken stream.
         await run_in_threadpool(rag.generator_for, chat.model)
+        client = request.client.host if request.client else "?"
+        if refused := admission.enter(client):
+            raise ApiError(refused.status, refused.message, "rate_limit_error" if refused.status == 429 else "api_error",
+                           refused.code)
         if body.stream:
-            return StreamingResponse(
-                chat.sse(), media_type="text/event-stream",
+            # The slot is given back when the response ends, however it ends (the SSE
+            # generator stops the model in its own finally).
+            return _AnswerStream(
+                chat.sse(), lambda: admission.leave(client), media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        answer = await run_in_threadpool(_last_answer, chat.events)
+        answer = await run_unless_client_leaves(
+            lambda cancel: _last_answer(chat.events, cancel), request.receive,
+            lambda cancelled: admission.leave(client, cancelled),
+        )
+        if answer is None:  # nobody is listening any more; 499 is nginx's "client closed request"
+            return JSONResponse(error_body("the client closed the connection", "api_error", "client_closed"), status_code=499)
         return JSONResponse(chat.completion(answer))
 
     @app.post("/v1/search")
     def search(body: SearchRequest) -> dict[str, Any]:
+        check_text(body.query, "the query", 4000)
+        check_today(body.today)
         hits = rag.search(body.query, k=body.k, since=body.since, until=body.until, mode=body.mode, today=body.today)
         return {"object": "list", "query": body.query, "data": [_hit_json(h) for h in hits]}
 
@@ -548,26 +588,43 @@ def create_app(rag: RAG, api_key: str | None = None) -> FastAPI:
         # Exact ids only: RAG.remove also takes prefixes and paths, too loose for an HTTP delete.
         if not any(a.id == article_id for a in rag.articles()):
             raise ApiError(404, f"no article with id '{article_id}'", code="article_not_found", param="article_id")
+        origins = [a.origin for a in rag.articles() if a.id == article_id]
         rag.remove(article_id)
+        discard_unreferenced(origins, upload_dir, rag)  # the upload held the article's full text
         return {"id": article_id, "object": "article.deleted", "deleted": True}
 
     return app
 
 
-def _last_answer(events: Callable[[threading.Event], Iterator[str | Answer]]) -> Answer:
+class _AnswerStream(StreamingResponse):
+    """A streamed answer that runs ``on_close`` once the response is over, even when the client
+    left before the first event (the body generator then never starts, so its finally never runs)."""
+
+    def __init__(self, content: AsyncIterator[str], on_close: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_close()
+
+
+def _last_answer(events: Callable[[threading.Event], Iterator[str | Answer]], cancel: threading.Event) -> Answer:
     answer = None
-    for event in events(threading.Event()):
+    for event in events(cancel):
         if isinstance(event, Answer):
             answer = event
     assert answer is not None
     return answer
 
 
-def mount_api(app: FastAPI, rag: RAG, api_key: str | None = None) -> FastAPI:
+def mount_api(app: FastAPI, rag: RAG, api_key: str | None = None, host: str | None = None) -> FastAPI:
     """Serve the API from an existing FastAPI app (the Gradio app's, for one): its own routes
     keep precedence, and /v1/... and /health fall through to the API, with its own auth,
     limits and error shape. Returns the API app."""
-    api = create_app(rag, api_key)
+    api = create_app(rag, api_key, host)
     app.mount("", api, name="rag-api")  # appended last: only paths the host app does not serve reach it
     return api
 
@@ -594,6 +651,6 @@ def serve(rag: RAG, host: str | None = None, port: int | None = None, api_key: s
     if warning := check_bind(host, api_key):
         log.warning(warning)
         print(f"warning: {warning}", flush=True)
-    app = create_app(rag, api_key)
+    app = create_app(rag, api_key, host)
     print(f"serving the API at http://{host}:{port}/v1 (model {settings.llm})", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -8,7 +8,6 @@ when it is missing or stale after a crash, it is rebuilt from the vectors stored
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -31,44 +30,26 @@ from .integrity import (
     is_corruption,
     remove_older_copies,
     write_digest,
+    write_error,
 )
+from .locking import WRITE_LOCK, file_lock
 from .results import ArticleInfo, Hit
-from . import vector_index
+from . import schema, vector_index
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # of the manifest; 1 is read and migrated (rag.schema has the database's own numbers)
 MANIFEST = "manifest.json"
 DATABASE = "store.sqlite"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS articles (
-    id TEXT PRIMARY KEY,
-    content_hash TEXT NOT NULL,
-    title TEXT NOT NULL,
-    text TEXT NOT NULL,
-    source TEXT, url TEXT, author TEXT,
-    published TEXT,
-    origin TEXT NOT NULL,
-    added_at TEXT NOT NULL,
-    minhash BLOB,
-    duplicate_of TEXT
-);
-CREATE INDEX IF NOT EXISTS articles_hash ON articles(content_hash);
-CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
-    ordinal INTEGER NOT NULL,
-    start INTEGER NOT NULL,
-    end INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    vector BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(title, text, tokenize='unicode61 remove_diacritics 2');
-"""
+
+def missing_database_message(directory: Path, what: str) -> str:
+    """A database gone from beside its manifest: never opened as a new, empty index."""
+    return (
+        f"{directory / DATABASE} {what}, but {MANIFEST} says an index was built here: the articles are not "
+        "readable. Restore the directory from a backup, or rebuild it: move the directory aside and "
+        f"`rag --index {directory} ingest` your articles into a new one (`rag check` tells more)."
+    )
 
 
 @dataclass(frozen=True)
@@ -114,14 +95,6 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring a database made by an older version up to date (columns added since)."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(articles)")}
-    for name, kind in (("minhash", "BLOB"), ("duplicate_of", "TEXT")):
-        if name not in columns:
-            db.execute(f"ALTER TABLE articles ADD COLUMN {name} {kind}")
-
-
 def _published_between(since: date | None, until: date | None) -> tuple[list[str], list[str]]:
     """SQL conditions (on articles aliased ``a``) and their parameters for a date range."""
     clauses, params = [], []
@@ -141,9 +114,10 @@ def _now() -> str:
 class Store:
     """Open with :meth:`Store.open`. Thread-safe; writers in several processes are serialised by a lock file."""
 
-    def __init__(self, directory: Path, manifest: Manifest, db: sqlite3.Connection) -> None:
+    def __init__(self, directory: Path, manifest: Manifest, db: sqlite3.Connection, read_only: bool = False) -> None:
         self.directory = directory
         self.manifest = manifest
+        self.read_only = read_only  # a read-only mount or directory: search works, writes are refused
         self._db = db
         self._lock = DatabaseGuard(directory / DATABASE)  # a RLock that also reports SQLite corruption clearly
         self._index: faiss.Index | None = None  # kind chosen by size, see rag.vector_index
@@ -154,14 +128,14 @@ class Store:
 
     @classmethod
     def open(cls, directory: Path, embedder: str, dim: int, chunker: ChunkerSettings) -> Store:
-        directory.mkdir(parents=True, exist_ok=True)
-        manifest_path = directory / MANIFEST
+        read_only = cls._prepare(directory)
+        manifest_path, database = directory / MANIFEST, directory / DATABASE
         if manifest_path.exists():
             manifest = cls._read_manifest(manifest_path)
-            if manifest.schema_version != SCHEMA_VERSION:
+            if not 1 <= manifest.schema_version <= SCHEMA_VERSION:
                 raise IndexMismatchError(
                     f"index {directory} has schema version {manifest.schema_version}; this version of rag "
-                    f"reads version {SCHEMA_VERSION}. Rebuild it into a new directory with `rag ingest`."
+                    f"reads versions 1 to {SCHEMA_VERSION}. Rebuild it into a new directory with `rag ingest`."
                 )
             if manifest.embedder != embedder or manifest.dim != dim:
                 raise IndexMismatchError(
@@ -169,25 +143,83 @@ class Store:
                     f"but '{embedder}' (dim {dim}) was asked for. Use RAG_EMBEDDER='{manifest.embedder}', "
                     "or choose another index directory (RAG_INDEX_DIR / --index) for the new embedder."
                 )
+            if not database.exists():
+                raise IndexCorruptError(missing_database_message(directory, "is missing"))
         else:
             manifest = Manifest(SCHEMA_VERSION, embedder, dim, chunker.max_tokens, chunker.overlap_tokens, _now())
-            _atomic_write(manifest_path, json.dumps(asdict(manifest), indent=2).encode())
+            cls._create(directory, manifest, read_only)
         try:
-            db = sqlite3.connect(directory / DATABASE, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-            _migrate(db)
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+            db = schema.connect(database, read_only)
+            if "articles" not in schema.tables(db):
+                db.close()
+                raise IndexCorruptError(missing_database_message(directory, "is empty (it holds no index tables)"))
+            cls._upgrade(db, directory, manifest, read_only)
         except sqlite3.DatabaseError as e:
             if not is_corruption(e):
-                raise RagError(f"cannot open {directory / DATABASE}: {e}") from None
+                raise write_error(database, e) or RagError(f"cannot open {database}: {e}") from None
             raise IndexCorruptError(
-                f"{directory / DATABASE} is not a readable index database ({e}). "
+                f"{database} is not a readable index database ({e}). "
                 "Restore it from a backup or rebuild the index into an empty directory."
             ) from None
-        return cls(directory, manifest, db)
+        if manifest.schema_version != SCHEMA_VERSION:
+            manifest = Manifest(**{**asdict(manifest), "schema_version": SCHEMA_VERSION})
+            _atomic_write(manifest_path, json.dumps(asdict(manifest), indent=2).encode())
+        return cls(directory, manifest, db, read_only)
+
+    @staticmethod
+    def _prepare(directory: Path) -> bool:
+        """Make the directory if needed; True when it can only be read."""
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            where = "it is on a read-only file system" if e.errno == 30 else (e.strerror or str(e))
+            raise RagError(f"cannot create the index directory {directory}: {where}") from None
+        return not schema.writable(directory)
+
+    @staticmethod
+    def _create(directory: Path, manifest: Manifest, read_only: bool) -> None:
+        """A new index: the database first, complete, then the manifest (so a manifest always
+        has a database beside it, and a kill before the manifest leaves a directory that opens as new)."""
+        database = directory / DATABASE
+        if database.exists():
+            probe = schema.connect(database, read_only=True)
+            try:
+                ours = "articles" in schema.tables(probe)
+                holds = ours and probe.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is not None
+            except sqlite3.DatabaseError:
+                ours = holds = True  # unreadable: not ours to replace
+            finally:
+                probe.close()
+            if holds:
+                raise IndexCorruptError(
+                    f"{directory / MANIFEST} is missing, but {database} holds articles: restore the manifest from a "
+                    "backup, or move the directory aside and `rag ingest` your articles into a new one"
+                )
+            if not ours and not read_only:  # tables never made: what an older version left when killed creating it
+                for leftover in directory.glob(f"{DATABASE}*"):
+                    leftover.unlink()
+        if read_only:
+            raise RagError(f"{directory} is read-only: a new index cannot be created there (choose another --index)")
+        if not database.exists():
+            schema.create(database)
+        _atomic_write(directory / MANIFEST, json.dumps(asdict(manifest), indent=2).encode())
+
+    @staticmethod
+    def _upgrade(db: sqlite3.Connection, directory: Path, manifest: Manifest, read_only: bool) -> None:
+        if read_only:
+            if schema.db_version(db) < schema.DB_VERSION:
+                raise RagError(
+                    f"index {directory} was made by an older rag and needs a schema upgrade, but it is read-only: "
+                    "open it once where it is writable (any `rag info`)"
+                )
+            db.execute("PRAGMA foreign_keys=ON")
+            return
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA synchronous=FULL")
+        if done := schema.migrate(db):
+            log.info("migrated %s to schema %s", directory, done[-1])
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
 
     @staticmethod
     def _read_manifest(path: Path) -> Manifest:
@@ -246,32 +278,54 @@ class Store:
             self._db.execute("COMMIT")
 
     def _rebuild(self, generation: int) -> faiss.Index:
-        all_ids, all_vecs = [], []
-        rows = self._db.execute("SELECT id, vector FROM chunks ORDER BY id")
+        """The FAISS copy from the vectors in SQLite. A vector that fails its checksum or is not a
+        finite unit vector is left out (and logged): `rag check --repair` re-embeds it."""
+        all_ids, all_vecs, bad = [], [], []
+        dim = self.manifest.dim
+        rows = self._db.execute("SELECT id, vector, vector_checksum FROM chunks ORDER BY id")
         while batch := rows.fetchmany(4096):
-            ids = np.array([r[0] for r in batch], dtype=np.int64)
-            vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in batch])
-            if vecs.shape[1] != self.manifest.dim:
-                raise IndexCorruptError(f"stored vectors have dim {vecs.shape[1]}, manifest says {self.manifest.dim}")
-            all_ids.append(ids)
-            all_vecs.append(vecs)
-        if all_ids:  # an IVF is trained on all the vectors, so they are gathered first
+            ok = [r for r in batch if len(r[1]) == dim * 4 and r[2] == schema.vector_checksum(r[1])]
+            bad += [r[0] for r in batch if len(r[1]) != dim * 4 or r[2] != schema.vector_checksum(r[1])]
+            if not ok:
+                continue
+            ids = np.array([r[0] for r in ok], dtype=np.int64)
+            vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in ok])
+            invalid = schema.bad_vectors(vecs)
+            bad += ids[invalid].tolist()
+            all_ids.append(ids[~invalid])
+            all_vecs.append(vecs[~invalid])
+        if bad:
+            log.warning("%d stored vector(s) are damaged (chunk ids %s) and left out of search; run `rag --index %s "
+                        "check --repair` to re-embed them", len(bad), bad[:5], self.directory)
+        if all_ids and sum(len(i) for i in all_ids):  # an IVF is trained on all the vectors, so they are gathered first
             index = vector_index.build(np.concatenate(all_vecs), np.concatenate(all_ids))
         else:
-            index = vector_index.new_exact(self.manifest.dim)
+            index = vector_index.new_exact(dim)
         if index.ntotal or generation:
             self._save_faiss(index, generation)
         return index
 
     def _save_faiss(self, index: faiss.Index, generation: int) -> None:
+        """Write the FAISS copy. It is derived data: when it cannot be written (a full disk, a
+        read-only index) the in-memory copy serves, and the next open rebuilds the file."""
+        if self.read_only:
+            return
         path = self._faiss_path(generation)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        faiss.write_index(index, str(tmp))
-        with tmp.open("rb+") as f:
-            os.fsync(f.fileno())
-        write_digest(path, of=tmp)
-        os.replace(tmp, path)
-        _fsync_dir(self.directory)
+        try:
+            faiss.write_index(index, str(tmp))
+            with tmp.open("rb+") as f:
+                os.fsync(f.fileno())
+            write_digest(path, of=tmp)
+            os.replace(tmp, path)
+            _fsync_dir(self.directory)
+        except (OSError, RuntimeError) as e:
+            tmp.unlink(missing_ok=True)
+            for leftover in self.directory.glob(f".{path.name}.sha256.tmp-{os.getpid()}"):
+                leftover.unlink(missing_ok=True)
+            log.warning("could not write %s (%s); the database is saved and the copy is rebuilt from it on the "
+                        "next open", path.name, str(e).splitlines()[0] if str(e) else type(e).__name__)
+            return
         remove_older_copies(self.directory, generation)
 
     def refresh(self) -> None:
@@ -282,14 +336,17 @@ class Store:
 
     # ------------------------------------------------------------ writing
 
+    @property
+    def generation(self) -> int:
+        """How many commits the index has seen (0: never written to)."""
+        return self._generation
+
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
-        with self._lock, (self.directory / ".lock").open("a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        if self.read_only:
+            raise RagError(f"index {self.directory} is read-only: it can be searched, not changed")
+        with self._lock, file_lock(self.directory / WRITE_LOCK, "writer"):
+            yield
 
     def commit(self, updates: Sequence[ArticleUpdate] = (), remove: Sequence[str] = ()) -> None:
         """Write new/changed articles and remove others, all in one transaction."""
@@ -310,18 +367,21 @@ class Store:
                 db.executemany("DELETE FROM articles WHERE id=?", [(a,) for a in replaced_ids])
                 for u in updates:
                     a = u.article
+                    row = (a.id, a.content_hash, a.title, a.text, a.source, a.url, a.author,
+                           a.published.isoformat() if a.published else None, a.origin, _now(),
+                           u.minhash.tobytes() if u.minhash is not None else None, u.duplicate_of)
                     db.execute(
-                        "INSERT INTO articles(id, content_hash, title, text, source, url, author, published, origin,"
-                        " added_at, minhash, duplicate_of) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (a.id, a.content_hash, a.title, a.text, a.source, a.url, a.author,
-                         a.published.isoformat() if a.published else None, a.origin, _now(),
-                         u.minhash.tobytes() if u.minhash is not None else None, u.duplicate_of),
+                        f"INSERT INTO articles({', '.join(schema.ARTICLE_COLUMNS)}, checksum) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (*row, schema.row_checksum(row)),
                     )
                     vecs = np.ascontiguousarray(u.vectors, dtype=np.float32)
                     for chunk, vec in zip(u.chunks, vecs, strict=True):
+                        data = vec.tobytes()
                         cur = db.execute(
-                            "INSERT INTO chunks(article_id, ordinal, start, end, text, vector) VALUES (?,?,?,?,?,?)",
-                            (a.id, chunk.ordinal, chunk.start, chunk.end, chunk.text, vec.tobytes()),
+                            "INSERT INTO chunks(article_id, ordinal, start, end, text, vector, vector_checksum)"
+                            " VALUES (?,?,?,?,?,?,?)",
+                            (a.id, chunk.ordinal, chunk.start, chunk.end, chunk.text, data, schema.vector_checksum(data)),
                         )
                         chunk_id = int(cur.lastrowid or 0)
                         db.execute("INSERT INTO chunks_fts(rowid, title, text) VALUES (?,?,?)", (chunk_id, a.title, chunk.text))
@@ -331,7 +391,8 @@ class Store:
                 db.execute("UPDATE meta SET value=? WHERE key='generation'", (str(generation),))
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite rolls back by itself on a full disk
+                    db.execute("ROLLBACK")
                 raise
             # The database is committed; now bring the FAISS copy up to the same generation
             # (a memory-mapped copy is read-only: changes go to an in-memory one).
@@ -403,8 +464,10 @@ class Store:
         """Article ids matching an id, an id prefix, a URL or an origin path."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id FROM articles WHERE id=? OR url=? OR origin=? OR origin=? OR (length(?)>=6 AND id LIKE ?||'%')",
-                (ref, ref, ref, str(Path(ref).expanduser()), ref, ref),
+                # An id prefix is compared as text: LIKE would read "_" and "%" in it as wildcards.
+                "SELECT id FROM articles WHERE id=? OR url=? OR origin=? OR origin=? "
+                "OR (length(?)>=6 AND substr(id, 1, length(?))=?)",
+                (ref, ref, ref, str(Path(ref).expanduser()), ref, ref, ref),
             ).fetchall()
         return [r[0] for r in rows]
 
@@ -446,16 +509,18 @@ class Store:
         return np.array([r[0] for r in rows], dtype=np.int64)
 
     def lexical_search(
-        self, terms: Sequence[str], k: int, since: date | None = None, until: date | None = None
+        self, terms: Sequence[str], k: int, since: date | None = None, until: date | None = None,
+        title_weight: float = 0.5,
     ) -> list[tuple[int, float]]:
-        """BM25 over titles and passages (SQLite FTS5); any of ``terms`` may match."""
+        """BM25 over titles and passages (SQLite FTS5); any of ``terms`` may match; the headline
+        column counts ``title_weight`` times a passage word."""
         if not terms:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         dates, params = _published_between(since, until)
         clauses, params = ["chunks_fts MATCH ?", *dates], [match, *params]
         sql = (
-            "SELECT chunks_fts.rowid, bm25(chunks_fts, 0.5, 1.0) AS rank FROM chunks_fts "
+            f"SELECT chunks_fts.rowid, bm25(chunks_fts, {float(title_weight)!r}, 1.0) AS rank FROM chunks_fts "
             "JOIN chunks c ON c.id = chunks_fts.rowid JOIN articles a ON a.id = c.article_id "
             f"WHERE {' AND '.join(clauses)} ORDER BY rank LIMIT ?"
         )

@@ -6,10 +6,15 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .loaders import SUPPORTED_SUFFIXES
+
+if TYPE_CHECKING:
+    from .api import RAG
 
 
 def _env_int(name: str, default: int) -> int:
@@ -56,3 +61,33 @@ def store_uploads(paths: list[str], upload_dir: Path, limits: WebLimits) -> tupl
             shutil.copyfile(src, target)
         accepted.append(target)
     return accepted, rejected
+
+
+def discard_unreferenced(paths: Iterable[str | Path], upload_dir: Path, rag: RAG) -> list[Path]:
+    """Delete the stored uploads among ``paths`` that no indexed article comes from any more
+    (its articles were removed, or it added none): a kept copy would hold text the index no
+    longer has. Paths outside ``upload_dir`` (a folder the user ingested) are never touched."""
+    root = upload_dir.resolve()
+    in_use = {str(Path(a.origin).resolve()) for a in rag.articles()}
+    deleted = []
+    for raw in dict.fromkeys(str(p) for p in paths):
+        path = Path(raw).resolve()
+        if path.parent == root and str(path) not in in_use and path.is_file():
+            path.unlink(missing_ok=True)
+            deleted.append(path)
+    return deleted
+
+
+def discard_gradio_uploads(paths: Iterable[str], gradio_upload_dir: str | Path) -> None:
+    """Delete Gradio's temporary copies of uploaded files (and their one-file folders) once they
+    have been copied into the index: nothing uploaded stays on disk to be served back."""
+    root = Path(gradio_upload_dir).resolve()
+    for raw in paths:
+        path = Path(raw).resolve()
+        if path.is_relative_to(root) and path != root and path.is_file():
+            path.unlink(missing_ok=True)
+            try:
+                if path.parent != root and not any(path.parent.iterdir()):
+                    path.parent.rmdir()
+            except OSError:  # another upload landed in it meanwhile
+                pass

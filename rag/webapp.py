@@ -11,15 +11,24 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
+
+from starlette.middleware import Middleware
 
 from .api import RAG
 from .config import Settings
 from .errors import RagError
 from .loaders import SUPPORTED_SUFFIXES
 from .rendering import answer_markdown, escape, sources_html
+from .request_checks import check_history, check_model, check_question
 from .results import Answer
 from .retrieval import MODES
-from .uploads import WebLimits, store_uploads
+from .uploads import WebLimits, discard_gradio_uploads, discard_unreferenced, store_uploads
+from .web_guard import WebGuard, allowed_names
+
+# Gradio's routes that serve files by path: this app shows no files, and an upload must not
+# be fetchable back by whoever learns its path.
+FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/", "/file=", "/file/")
 
 EXAMPLES = [
     "Where was Lavrov speaking?",
@@ -99,6 +108,12 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
         if not question:
             yield chat, gr.skip(), turns, ""
             return
+        try:
+            check_question(question)
+            check_model(llm, llms)
+        except RagError as e:
+            yield chat + [{"role": "assistant", "content": f"⚠️ {escape(str(e))}"}], gr.skip(), turns, ""
+            return
         chat = chat + [{"role": "user", "content": escape(question)}, {"role": "assistant", "content": "…"}]
         yield chat, gr.skip(), turns, ""
         history = [(t.question, t.text) for t in turns]
@@ -142,12 +157,16 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
     def add_files(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
         if not files:
             return [], gr.skip(), gr.skip(), gr.skip()
-        accepted, rows = store_uploads([str(f) for f in files], upload_dir, limits)
+        try:
+            accepted, rows = store_uploads([str(f) for f in files], upload_dir, limits)
+        finally:  # copied into the index (or refused): Gradio's temporary copies go now
+            discard_gradio_uploads([str(f) for f in files], get_upload_folder())
         if accepted:
             def on_progress(done: int, total: int) -> None:
                 progress((done, total) if total else 0, desc="Embedding", unit="passages")
 
             report = rag.add(accepted, progress=on_progress)
+            discard_unreferenced(accepted, upload_dir, rag)  # duplicates and failures keep no copy
             for result in report.files.values():
                 rows.append([Path(result.path).name, result.status, result.detail()])
         return rows, _article_rows(rag), gr.update(choices=_article_choices(rag), value=None), status_markdown(rag)
@@ -155,18 +174,26 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
     def remove_article(article_id: str | None) -> tuple[Any, ...]:
         if not article_id:
             raise gr.Error("Choose an article to remove first.")
+        before = rag.articles()
         removed = rag.remove(article_id)
+        discard_unreferenced([a.origin for a in before if a.id in removed], upload_dir, rag)
         gr.Info(f"Removed {len(removed)} article(s).")
         return _article_rows(rag), gr.update(choices=_article_choices(rag), value=None), status_markdown(rag)
 
     def refresh_status(llm: str) -> tuple[Any, ...]:
+        llm = llm if llm in llms else rag.settings.llm
         return status_markdown(rag, llm), gr.Timer(active=not rag.model_ready(llm))
 
     def choose_model(llm: str) -> tuple[Any, ...]:
+        try:
+            check_model(llm, llms)  # a hand-made call must not load a file it names
+        except RagError as e:
+            raise gr.Error(str(e)) from None
         rag.preload(llm)
         return status_markdown(rag, llm), gr.Timer(active=True)
 
-    with gr.Blocks(title="News RAG") as app:
+    # Uploads never submitted (or left by a crash) are deleted after ten minutes, and all at exit.
+    with gr.Blocks(title="News RAG", delete_cache=(600, 600)) as app:
         turns = gr.State([])
         gr.Markdown("# Ask the news\nAnswers come only from the indexed articles and cite them as [n]; click a citation to see its passage.")
         status = gr.Markdown(status_markdown(rag), elem_id="status")
@@ -234,9 +261,13 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
         remove.click(remove_article, remove_choice, [table, remove_choice, status], api_name="remove_article")
 
         def answer_api(question: str, history: list[list[str]] | None = None, k: int = 0, llm: str = "") -> dict[str, Any]:
-            """Answer a question; history is [[question, answer], ...]. Returns the answer as JSON."""
-            pairs = [(str(q), str(a)) for q, a in (history or [])]
-            answer = rag.ask(question, history=pairs, k=int(k) or None, llm=llm or None)
+            """Answer a question; history is [[question, answer], ...]; llm is one of the listed
+            model names (or empty for the default). Returns the answer as JSON."""
+            try:
+                pairs = check_history([(str(q), str(a)) for q, a in (history or [])])
+                answer = rag.ask(check_question(str(question)), history=pairs, k=int(k) or None, llm=check_model(llm, llms))
+            except RagError as e:
+                raise gr.Error(str(e)) from None
             return answer.to_dict()
 
         gr.api(answer_api, api_name="answer", concurrency_limit=8, concurrency_id="chat")
@@ -278,15 +309,17 @@ def launch(
     )
     print(f"starting the chat at http://{host}:{port}", flush=True)
     app.queue(default_concurrency_limit=4, max_size=64)
+    guard = Middleware(WebGuard, names=allowed_names(host, rag.settings.allowed_hosts), blocked_prefixes=FILE_ROUTES)
     app.launch(
         server_name=host, server_port=port, auth=auth, show_error=True, inbrowser=False,
         max_file_size=limits.max_upload_bytes, css=CSS, head=HEAD, prevent_thread_lock=True,
         allowed_paths=[], blocked_paths=[str(rag.store.directory)],
+        app_kwargs={"middleware": [guard], "openapi_url": None},
     )
     if api:
         from .server import check_bind, mount_api
 
-        mount_api(app.server_app, rag)
+        mount_api(app.server_app, rag, host=host)
         if warning := check_bind(host, rag.settings.api_key.get_secret_value() if rag.settings.api_key else None):
             print(f"warning: {warning}", flush=True)
         print(f"serving the API at http://{host}:{port}/v1", flush=True)

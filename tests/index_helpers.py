@@ -91,3 +91,45 @@ def generation(index: Path) -> int:
     finally:
         db.close()
     return int(row[0]) if row else -1
+
+
+# ---------------------------------------------------------------- real read-only and full filesystems
+
+
+def _mount(*args: str) -> bool:
+    return subprocess.run(["mount", *args], capture_output=True, check=False).returncode == 0
+
+
+def _umount(path: Path) -> None:
+    subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+
+
+class Mounts:
+    """Real read-only views and small filesystems (root only; tests skip elsewhere). Root ignores
+    file modes, so a read-only bind mount is what makes files truly unwritable."""
+
+    def __init__(self) -> None:
+        self.mounted: list[Path] = []
+
+    def read_only_view(self, source: Path, target: Path) -> Path:
+        target.mkdir(parents=True, exist_ok=True)
+        if not (_mount("--bind", str(source), str(target)) and _mount("-o", "remount,ro,bind", str(target))):
+            _umount(target)
+            import pytest
+
+            pytest.skip("needs root to bind-mount a read-only view")
+        self.mounted.append(target)
+        return target
+
+    def small_disk(self, target: Path, size: str = "2m") -> Path:
+        target.mkdir(parents=True, exist_ok=True)
+        if not _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)):
+            import pytest
+
+            pytest.skip("needs root to mount a small tmpfs")
+        self.mounted.append(target)
+        return target
+
+    def close(self) -> None:
+        for path in reversed(self.mounted):
+            _umount(path)

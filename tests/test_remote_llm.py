@@ -103,14 +103,14 @@ def remote_rag(llama_server: str, seed_index: Path, tmp_path: Path, minilm):
 @pytest.mark.real_models
 def test_answers_come_from_the_llama_cpp_server(remote_rag: RAG):
     tokens: list[str] = []
-    answer = remote_rag.ask("What has Ankara proposed for the Israel-Palestine conflict?", on_token=tokens.append)
+    answer = remote_rag.ask("In which city was Lavrov speaking at a news conference?", on_token=tokens.append, temperature=0.0)
     assert isinstance(answer, Answer)
     assert answer.model == "openai-compatible:smollm2-135m-instruct"
     assert tokens and answer.raw_text == "".join(tokens)  # the words came from the server, streamed
-    assert not answer.refused, answer.text
+    assert not answer.refused, (answer.raw_text, answer.notes)
     assert answer.citations and all(f"[{c.n}]" in answer.text for c in answer.citations)
     assert all(c.article.title.startswith("Lavrov says") for c in answer.citations)
-    assert answer.sources and "guarantor" in " ".join(h.text for h in answer.sources)
+    assert answer.sources and "Pyongyang" in " ".join(h.text for h in answer.sources)
 
 
 @pytest.mark.real_models

@@ -105,3 +105,61 @@ def test_one_article_cannot_fill_the_context(tmp_path: Path):
             Hit(2, short, 0, 0, 40, "The harbour stayed closed for one ferry.", 0.5)]
     passages = select_evidence("harbour reopened storm", hits, emb, budget_tokens=60, per_article=2)
     assert {p.article.id for p in passages} == {"long", "short"}
+
+
+# ---------------------------------------------------------------- ranking levers (issue #12)
+
+
+def test_recency_prior_reweights_and_never_filters() -> None:
+    from datetime import date
+
+    from rag.retrieval import Ranking, recency_factor
+
+    today = date(2024, 3, 1)
+    r = Ranking(recency_half_life_days=30, recency_weight=2.0, today=today)
+    assert recency_factor(today, r) == pytest.approx(3.0)
+    assert recency_factor(date(2024, 1, 31), r) == pytest.approx(2.0)  # one half-life: half the bonus
+    assert recency_factor(date(2019, 1, 1), r) == pytest.approx(1.0, abs=1e-9)  # old: unchanged, never zero
+    assert recency_factor(None, r) == 1.0 and recency_factor(date(2024, 3, 9), r) == 1.0  # undated, future
+    assert recency_factor(today, Ranking(today=today)) == 1.0  # off by default in a bare Ranking
+
+
+def test_recency_prior_lifts_the_recent_story_of_two_similar_ones(fake_rag) -> None:
+    import json
+
+    def article(i: str, published: str, extra: str) -> dict:  # two different stories, not copies
+        return {"id": i, "title": "Harbour strike talks", "published_at": published,
+                "body": f"Dock workers at the Velmora harbour continued their strike over pay on Monday. {extra}"}
+
+    path = fake_rag.settings.index_dir.parent / "two.jsonl"
+    path.write_text(json.dumps(article("old", "2021-05-01", "The union said talks with the port authority had failed again and no date was set.")) + "\n"
+                    + json.dumps(article("new-ish", "2024-02-20", "Ferries to the islands were cancelled and shops ran short of fresh fruit by Friday.")) + "\n")
+    fake_rag.add([path])
+    question = "Are the Velmora dock workers still on strike?"
+    plain = fake_rag.with_settings(recency_weight=0.0).search(question, k=2, today="2024-03-01")
+    recent = fake_rag.search(question, k=2, today="2024-03-01")
+    assert len({h.article.id for h in plain}) == 2
+    assert recent[0].article.published.isoformat() == "2024-02-20"
+    assert recent[0].score > recent[1].score
+
+
+def test_article_ranking_keeps_one_passage_per_article(fake_rag, data_dir) -> None:
+    fake_rag.add([data_dir])
+    hits = fake_rag.with_settings(passages_per_article=1).search("Lavrov Gaza Türkiye initiative", k=5)
+    ids = [h.article.id for h in hits]
+    assert len(ids) == len(set(ids))
+    every = fake_rag.with_settings(passages_per_article=0).search("Lavrov Gaza Türkiye initiative", k=50)
+    ranked = fake_rag.with_settings(passages_per_article=1).search("Lavrov Gaza Türkiye initiative", k=50)
+    # Nothing is lost (an article's further passages come last), and every article's best passage comes first.
+    assert {h.chunk_id for h in ranked} == {h.chunk_id for h in every}
+    n = len({h.article.id for h in every})
+    assert len({h.article.id for h in ranked[:n]}) == n
+
+
+def test_with_settings_shares_the_index_and_refuses_index_settings(fake_rag) -> None:
+    from rag import RagError
+
+    view = fake_rag.with_settings(top_k=3, recency_weight=0.0)
+    assert view.store is fake_rag.store and view.settings.top_k == 3
+    with pytest.raises(RagError, match="cannot change on an open index"):
+        fake_rag.with_settings(chunk_tokens=64)

@@ -25,6 +25,7 @@ from .conftest import ROOT, SEEDS
 
 KEY = "test-key-123"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+LOCAL = "http://127.0.0.1"  # TestClient's default Host, "testserver", is not one the API answers to
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def seeded(fake_rag: RAG) -> RAG:
 
 @pytest.fixture
 def client(seeded: RAG) -> TestClient:
-    return TestClient(create_app(seeded, api_key=KEY), raise_server_exceptions=False)
+    return TestClient(create_app(seeded, api_key=KEY), base_url=LOCAL, raise_server_exceptions=False)
 
 
 def _assert_openai_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
@@ -78,13 +79,13 @@ def test_key_comes_from_the_environment(seeded: RAG, monkeypatch: pytest.MonkeyP
     from rag import Settings
 
     seeded.settings = Settings(index_dir=seeded.settings.index_dir, seeds_dir=None)
-    client = TestClient(create_app(seeded))
+    client = TestClient(create_app(seeded), base_url=LOCAL)
     assert client.get("/v1/models").status_code == 401
     assert client.get("/v1/models", headers={"Authorization": "Bearer from-env"}).status_code == 200
 
 
 def test_without_a_key_the_api_is_open_and_binding_outside_loopback_warns(seeded: RAG):
-    client = TestClient(create_app(seeded))
+    client = TestClient(create_app(seeded), base_url=LOCAL)
     assert client.get("/v1/models").status_code == 200
     assert check_bind("127.0.0.1", None) is None
     assert check_bind("0.0.0.0", "k") is None
@@ -93,7 +94,7 @@ def test_without_a_key_the_api_is_open_and_binding_outside_loopback_warns(seeded
 
 def test_request_size_limits(seeded: RAG):
     seeded.settings = seeded.settings.model_copy(update={"api_max_request_bytes": 2_000, "api_max_ingest_bytes": 5_000})
-    client = TestClient(create_app(seeded, api_key=KEY))
+    client = TestClient(create_app(seeded, api_key=KEY), base_url=LOCAL)
     big = {"model": seeded.settings.llm, "messages": [{"role": "user", "content": "x" * 3_000}]}
     _assert_openai_error(client.post("/v1/chat/completions", json=big, headers=AUTH), 413, "request_too_large")
 
@@ -137,12 +138,12 @@ def test_bad_requests_get_openai_shaped_errors(client: TestClient):
 def test_models_lists_the_default_and_installed_llms_and_the_remote_one(seeded: RAG):
     from rag.models import installed_llms
 
-    ids = [m["id"] for m in TestClient(create_app(seeded)).get("/v1/models").json()["data"]]
+    ids = [m["id"] for m in TestClient(create_app(seeded), base_url=LOCAL).get("/v1/models").json()["data"]]
     assert ids[0] == seeded.settings.llm
     assert set(installed_llms()) <= set(ids)
     assert "openai-compatible" not in ids
     seeded.settings = seeded.settings.model_copy(update={"remote_llm_base_url": "http://127.0.0.1:9/v1"})
-    ids = [m["id"] for m in TestClient(create_app(seeded)).get("/v1/models").json()["data"]]
+    ids = [m["id"] for m in TestClient(create_app(seeded), base_url=LOCAL).get("/v1/models").json()["data"]]
     assert "openai-compatible" in ids
 
 
@@ -288,7 +289,7 @@ def test_api_mounts_beside_another_app_without_taking_its_routes(seeded: RAG):
         return {"app": "host"}
 
     mount_api(host, seeded, api_key=KEY)
-    client = TestClient(host)
+    client = TestClient(host, base_url=LOCAL)
     assert client.get("/").json() == {"app": "host"}  # no token needed for the host's own pages
     assert client.get("/health").json()["status"] == "ok"
     _assert_openai_error(client.get("/v1/models"), 401)

@@ -95,9 +95,10 @@ def raw_get(port: int, target: str, headers: dict[str, str] | None = None) -> tu
     return int(head.split(b" ", 2)[1]), body
 
 
-def call_api(client: httpx.Client, url: str, api_name: str, data: list[Any]) -> tuple[str, Any]:
+def call_api(client: httpx.Client, url: str, api_name: str, data: list[Any], session: str | None = None) -> tuple[str, Any]:
     """One call through gradio's HTTP API (/gradio_api/call/...): ("complete", outputs) or ("error", message)."""
-    r = client.post(f"{url}/gradio_api/call/{api_name}", json={"data": data})
+    body: dict[str, Any] = {"data": data} if session is None else {"data": data, "session_hash": session}
+    r = client.post(f"{url}/gradio_api/call/{api_name}", json=body)
     r.raise_for_status()
     event_id = r.json()["event_id"]
     event = ""
@@ -153,7 +154,8 @@ def test_without_login_nothing_is_served(servers):
     assert seed_title not in page.text and "Ask the news" not in page.text
     for path in PROTECTED_GETS:
         status, body = raw_get(server.port, path)
-        assert status in (401, 403), (path, status)
+        refused = (401, 403, 404) if "/file=" in path else (401, 403)  # file routes are gone for everyone
+        assert status in refused, (path, status)
         assert not any(s in body for s in SECRETS), path
     question = "How many days of national mourning did Türkiye declare?"
     for route in ("/gradio_api/call/answer", "/gradio_api/run/answer", "/gradio_api/api/answer", "/gradio_api/call/ask"):
@@ -380,12 +382,15 @@ def test_file_routes_serve_nothing_from_disk(servers):
     assert not served, served[:10]
 
 
-def test_file_route_does_serve_its_own_uploads(servers):
-    """The control for the test above: the same raw request form does fetch a file gradio owns."""
+def test_file_route_does_not_serve_even_its_own_uploads(servers):
+    """An upload must not be fetchable back by path (issue 13): whoever learns the path of a file
+    someone uploaded, or uploads one to use the server as a file host, gets nothing."""
     server = servers["open"]
     (stored,) = upload_raw(httpx.Client(), server.url, "mine.txt", b"my own upload").json()
-    status, body = raw_get(server.port, f"/gradio_api/file={stored}")
-    assert status == 200 and body == b"my own upload"
+    assert Path(stored).read_bytes() == b"my own upload"  # the control: it is there to be served
+    for prefix in ("/gradio_api/file=", "/file=", "/gradio_api/file/", "/file/"):
+        status, body = raw_get(server.port, f"{prefix}{stored}")
+        assert status == 404 and b"my own upload" not in body, prefix
     status, body = raw_get(server.port, f"/gradio_api/file={stored}/../../../../etc/passwd")
     assert status in (403, 404) and b"root:" not in body
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from rag import RAG, IndexCorruptError, IndexMismatchError, RagError
+from rag import RAG, IndexCorruptError, IndexMismatchError, RagError, Settings
 from rag.embedding import HashingEmbedder
 from rag.generation import ExtractiveFakeGenerator
 
@@ -141,9 +141,9 @@ def test_corrupt_manifest_and_database_are_clear_errors(fake_rag: RAG):
 
 def test_manifest_records_embedder_and_chunker(fake_rag: RAG):
     data = json.loads((fake_rag.store.directory / "manifest.json").read_text())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert (data["embedder"], data["dim"]) == ("hashing-test", 64)
-    assert (data["chunk_tokens"], data["chunk_overlap_tokens"]) == (128, 24)
+    assert (data["chunk_tokens"], data["chunk_overlap_tokens"]) == (Settings().chunk_tokens, Settings().chunk_overlap_tokens)
 
 
 def test_date_filter(fake_rag: RAG):

@@ -168,8 +168,8 @@ def test_hostile_article_renders_as_text(server, browser, tmp_path: Path):
     rag.add([evil])
     context, page = _open(browser, url)
     _ask(page, "What happened to the Zanzibar clove harvest?")
-    for summary in page.locator("#sources details > summary").all():
-        summary.click()  # open every passage and article, so anything active would have run
+    # Open every passage and article (nested <details>, some open already), so anything active would have run.
+    page.evaluate("document.querySelectorAll('#sources details').forEach(d => { d.open = true; })")
     page.wait_for_timeout(500)
     assert page.evaluate("window.__pwned") is None
     assert '<img src=x onerror="window.__pwned = 2">' in page.locator("#sources").text_content()

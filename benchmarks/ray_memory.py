@@ -1,0 +1,166 @@
+"""Peak driver memory of `--engine ray` against article count: the streaming driver (this tree)
+against the driver before it (``rag/ray_ingest.py`` at ``--before``, which read every file and
+parsed every article before embedding any).
+
+Each run is a fresh process: a local Ray cluster (2 CPUs), a fresh index, one JSON file per
+article (distinct synthetic articles of ~150 words, no near-duplicates), ingested with 2 workers.
+A thread samples the driver's RSS (psutil) every 20 ms; the table gives the peak, and the growth
+over the RSS just before the ingest (Ray connected, code imported, index open). The embedder is
+the fast ``rag.embedding.HashingEmbedder`` (64 dims): the point is the driver's memory, not
+embedding speed, and MiniLM would make the large runs take hours on 2 cores. The index itself
+also grows with the archive on the driver (the FAISS vectors and the near-duplicate signatures
+are held in memory by design); the "index" column estimates that part.
+
+    .venv/bin/python benchmarks/ray_memory.py                       # 1k, 10k, 30k articles
+    .venv/bin/python benchmarks/ray_memory.py --articles 1000,10000,30000,100000 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BEFORE = "6c921d5"  # the last commit with the non-streaming driver
+WORDS = [f"{a}{b}" for a in ("har", "vel", "tor", "mik", "sun", "dra", "pol", "ken", "lu", "ost", "bre", "qua")
+         for b in ("bor", "dan", "ett", "ix", "om", "ul", "ar", "en", "is", "ok", "ash", "ine", "und", "ep")]
+
+
+def make_corpus(target: Path, n: int) -> None:
+    """``n`` distinct articles, one JSON file each; random words, so no two are near-duplicates."""
+    rng = random.Random(7)
+    target.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        body = " ".join(
+            " ".join(rng.choice(WORDS) for _ in range(15)).capitalize() + "." for _ in range(10)
+        )
+        record = {"id": f"a{i}", "title": f"Report {i}: {rng.choice(WORDS)} {rng.choice(WORDS)}", "body": body,
+                  "source": "Synthetic Wire", "published": "2024-05-01"}
+        (target / f"{i // 1000:03d}" / f"{i:06d}.json").parent.mkdir(exist_ok=True)
+        (target / f"{i // 1000:03d}" / f"{i:06d}.json").write_text(json.dumps(record))
+
+
+def _before_module(rev: str):
+    """``rag/ray_ingest.py`` as it was at ``rev``, imported inside the ``rag`` package."""
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:rag/ray_ingest.py"],
+                            capture_output=True, text=True, check=True).stdout
+    path = Path(tempfile.mkdtemp(prefix="rag-ray-before-")) / "ray_ingest_before.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("rag.ray_ingest_before", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(module)  # Ray's workers cannot import it by name
+    return module
+
+
+def one_run(corpus: Path, version: str, rev: str, workers: int) -> dict:
+    """In this process: ingest ``corpus`` with one driver version, sampling RSS."""
+    import psutil
+    import ray
+
+    from rag import RAG, Settings
+    from rag import ray_ingest
+    from rag.embedding import HashingEmbedder
+    from rag.generation import ExtractiveFakeGenerator
+
+    module = ray_ingest if version == "after" else _before_module(rev)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    # Ray Data's driver-side machinery is imported by the old code on first use; import it
+    # (and the commit path's datasketch/scipy) before the baseline so both start alike.
+    import datasketch  # noqa: F401
+    import ray.data  # noqa: F401
+
+    index = Path(tempfile.mkdtemp(prefix="rag-ray-mem-"))
+    rag = RAG.open(settings=Settings(index_dir=index, seeds_dir=None), embedder=HashingEmbedder(), llm=ExtractiveFakeGenerator())
+    proc = psutil.Process()
+    baseline = proc.memory_info().rss
+    peak = baseline
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, proc.memory_info().rss)
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    try:
+        report = module.ingest_on_ray([corpus], rag.store, module.embedder_factory(rag.embedder),
+                                      rag.settings.max_file_bytes, workers=workers)
+    finally:
+        stop.set()
+        sampler.join()
+    seconds = time.perf_counter() - started
+    info = rag.info()
+    rag.close()
+    ray.shutdown()
+    assert not report.failed, report.failed[:3]
+    return {"version": version, "articles": len(report.added), "chunks": info.chunks, "seconds": seconds,
+            "baseline_mb": baseline / 1e6, "peak_mb": peak / 1e6, "growth_mb": (peak - baseline) / 1e6,
+            # FAISS flat vectors (64 float32 per chunk) + MinHash signatures (128 uint64 per article)
+            "index_mb": (info.chunks * 64 * 4 + len(report.added) * 128 * 8) / 1e6}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--articles", default="1000,10000,30000", help="Article counts, comma-separated.")
+    parser.add_argument("--versions", default="before,after")
+    parser.add_argument("--before", default=BEFORE, help="Git revision of the old driver.")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="Also write the results here.")
+    parser.add_argument("--one", nargs=2, metavar=("CORPUS", "VERSION"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one_run(Path(args.one[0]), args.one[1], args.before, args.workers)))
+        return
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="rag-bench-raymem-") as tmp:
+        for n in [int(x) for x in args.articles.split(",") if x.strip()]:
+            corpus = Path(tmp) / f"corpus-{n}"
+            make_corpus(corpus, n)
+            for version in args.versions.split(","):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--one", str(corpus), version, "--before", args.before,
+                     "--workers", str(args.workers)],
+                    capture_output=True, text=True,
+                )
+                if out.returncode:
+                    print(out.stderr[-3000:], file=sys.stderr)
+                    raise SystemExit(f"{version} run on {n} articles failed")
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                results.append(r)
+                print(f"{version:6} {n:>7} articles: peak {r['peak_mb']:.0f} MB (+{r['growth_mb']:.0f} MB) "
+                      f"in {r['seconds']:.0f} s", file=sys.stderr)
+
+    print(f"\nDriver RSS, `--engine ray`, {args.workers} workers, HashingEmbedder, {os.cpu_count()} CPU cores; "
+          f"before = rag/ray_ingest.py at {args.before}\n")
+    print("| articles | chunks | driver | peak RSS (MB) | growth during ingest (MB) | of which index, est. (MB) | seconds |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['articles']:,} | {r['chunks']:,} | {r['version']} | {r['peak_mb']:.0f} | {r['growth_mb']:.0f} "
+              f"| {r['index_mb']:.0f} | {r['seconds']:.0f} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
