@@ -87,8 +87,10 @@ def test_streamed_answer_with_citation_that_opens_its_passage(server, browser):
     url, _ = server
     context, page = _open(browser, url)
     seen = _ask(page, "How many days of national mourning did Türkiye declare?")
-    partial = [t for t in seen if t.strip() and t.strip() != "…"]
-    assert len(partial) >= 3, f"the answer did not stream: {seen}"
+    # At least one state between the placeholder and the final answer: words arrived before the
+    # end. (How many the page shows depends on how often a loaded machine lets Gradio push.)
+    partial = [t for t in seen[:-1] if t.strip() and t.strip() != "…" and t != seen[-1]]
+    assert partial, f"the answer did not stream: {seen}"
     answer = page.locator("#chatbot [data-testid='bot']").last
     assert "three days" in answer.inner_text().lower()
 
