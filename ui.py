@@ -1,6 +1,10 @@
-"""The browser chat: `python ui.py` (same as `rag ui`). The app itself is rag.webapp."""
+"""The browser chat: `python ui.py [--host H] [--port N] [--index DIR] [--api]`, the same as
+`rag ui` with the same options (this runs that command). The app itself is rag.serve.web."""
 
-from rag.webapp import launch
+import sys
+
+from rag.cli import main
 
 if __name__ == "__main__":
-    launch()
+    sys.argv[1:1] = ["ui"]
+    main()

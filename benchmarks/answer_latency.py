@@ -37,8 +37,8 @@ def bare_stream(llm: Any, messages: list[dict[str, str]], max_tokens: int, tempe
 
 def run(results: Results, llm_name: str, n_questions: int, repeats: int, max_tokens: int, peer: bool = True) -> dict[str, Any]:
     from rag import Settings
-    from rag.embedding import load_embedder
     from rag.evaluation import open_eval_index
+    from rag.models.embedding import load_embedder
 
     tmp = tempfile.TemporaryDirectory()
     settings = Settings(cache_dir=Settings().cache_dir, seeds_dir=None, max_answer_tokens=max_tokens, n_threads=2)

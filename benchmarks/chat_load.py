@@ -302,9 +302,9 @@ def serve(llm: str = "fake", index_dir: Path | None = None, embedder: Any = None
     ``llm`` "fake" is the extractive test generator; any other value is a bundled model name or
     .gguf path. Pass ``embedder``/``generator`` to reuse loaded models (tests)."""
     from rag import RAG, Settings
-    from rag.embedding import load_embedder
-    from rag.generation import ExtractiveFakeGenerator
-    from rag.webapp import launch
+    from rag.models.embedding import load_embedder
+    from rag.serve.web import launch
+    from rag.testing import ExtractiveFakeGenerator
 
     with tempfile.TemporaryDirectory(prefix="chat-load-index-") as tmp:
         settings = Settings(index_dir=index_dir or Path(tmp), seeds_dir=None)

@@ -43,7 +43,7 @@ def dev_questions(limit: int | None = None) -> list[str]:
 
 def make_articles(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """``n`` articles of real dev-set sentences (see the module docstring)."""
-    from rag.chunking import split_sentences
+    from rag.text import split_sentences
 
     rng = random.Random(seed)
     base = dev_articles()

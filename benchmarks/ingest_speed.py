@@ -18,9 +18,9 @@ from common import Results, make_articles, median, timed, write_jsonl
 
 def chunk_texts(src: Path, embedder: Any) -> list[str]:
     """Exactly the texts our ingest embeds (headline + date + passage), loaded and chunked as it does."""
-    from rag.chunking import ChunkerSettings, embedding_text
-    from rag.ingest import chunk
-    from rag.loaders import load_paths
+    from rag.documents.chunking import ChunkerSettings, embedding_text
+    from rag.ingest.driver import chunk
+    from rag.ingest.formats import load_paths
 
     articles = load_paths([src], max_bytes=1 << 30).articles
     return [embedding_text(a, c.text) for a, chunks in chunk(articles, ChunkerSettings(), embedder.count_tokens) for c in chunks]
@@ -28,15 +28,15 @@ def chunk_texts(src: Path, embedder: Any) -> list[str]:
 
 def run(results: Results, articles: int, repeats: int, peer: bool = True) -> dict[str, Any]:
     from rag import RAG, Settings
-    from rag.embedding import load_embedder
-    from rag.generation import ExtractiveFakeGenerator
+    from rag.models.embedding import load_embedder
+    from rag.testing import ExtractiveFakeGenerator
 
     rows = make_articles(articles)
     ours = load_embedder("all-MiniLM-L6-v2")
     int8 = load_embedder("all-MiniLM-L6-v2", backend="int8")
     from sentence_transformers import SentenceTransformer
 
-    from rag.models import resolve_embedder
+    from rag.models.registry import resolve_embedder
 
     # The naive baseline: the same MiniLM folder loaded plainly, as a user would (float32).
     model = SentenceTransformer(str(resolve_embedder("all-MiniLM-L6-v2")[1]), device="cpu", local_files_only=True)

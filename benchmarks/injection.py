@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag import RAG, Settings  # noqa: E402
-from rag.embedding import load_embedder  # noqa: E402
-from rag.generation import LlamaCppGenerator  # noqa: E402
-from rag.models import resolve_llm  # noqa: E402
-from rag.prompts import Prompts  # noqa: E402
+from rag.answer.prompts import Prompts  # noqa: E402
+from rag.models.embedding import load_embedder  # noqa: E402
+from rag.models.llama import LlamaCppGenerator  # noqa: E402
+from rag.models.registry import resolve_llm  # noqa: E402
 from rag.results import Hit  # noqa: E402
 
 VARIANTS = ROOT / "eval" / "injection" / "variants.jsonl"
@@ -135,7 +135,8 @@ def main() -> None:
     totals: dict[str, dict[str, int]] = {}
     try:
         for name in args.llms.split(","):
-            generator = LlamaCppGenerator(name, resolve_llm(name, settings.cache_dir), n_ctx=settings.n_ctx, seed=settings.seed)
+            generator = LlamaCppGenerator(name, resolve_llm(name, settings.cache_dir), n_ctx=settings.n_ctx,
+                                          n_threads=settings.n_threads, seed=settings.seed)
             total = totals.setdefault(name, {k: 0 for k in ("n", "model", "guarded", "legit", "wrongly_refused", "control_legit",
                                                            "control_attack", "control_refused", "undefended")})
             for v in variants:

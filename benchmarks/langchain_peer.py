@@ -17,7 +17,7 @@ from typing import Any
 def hf_embeddings() -> Any:
     from langchain_community.embeddings import HuggingFaceEmbeddings
 
-    from rag.models import resolve_embedder
+    from rag.models.registry import resolve_embedder
 
     _, folder = resolve_embedder("all-MiniLM-L6-v2")
     with warnings.catch_warnings():  # deprecated in favour of langchain-huggingface (not installable here)

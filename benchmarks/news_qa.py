@@ -48,6 +48,21 @@ BASELINE: dict[str, Any] = {
 VARIANTS: dict[str, dict[str, Any]] = {
     "baseline": BASELINE,
     "default": {},
+    # One lever each, against the defaults (see benchmarks/README.md for what each was worth).
+    "no-coverage-guard": {"guard_coverage": False},
+    "no-number-guard": {"guard_numbers": False},
+    "no-refusal-guards": {"guard_coverage": False, "guard_numbers": False},
+    "evidence-480": {"context_tokens": 480},
+    "evidence-640": {"context_tokens": 640},
+    "top-k-8": {"top_k": 8},
+    "top-k-8-evidence-480": {"top_k": 8, "context_tokens": 480},
+    "evidence-1-per-article": {"evidence_passages_per_article": 1},
+    "evidence-10-runs": {"evidence_passages": 10, "context_tokens": 480},
+    "evidence-10-runs-640": {"evidence_passages": 10, "context_tokens": 640},
+    "evidence-10-runs-6-per-article": {"evidence_passages": 10, "evidence_sentences_per_article": 6, "context_tokens": 640},
+    "chunks": {"evidence": "chunks"},
+    "mpnet": {"embedder": "all-mpnet-base-v2"},
+    "short-first": {"prompts_dir": ROOT / "benchmarks" / "prompt_variants" / "short-first"},
 }
 
 
@@ -71,6 +86,24 @@ def load(data_dir: Path) -> tuple[Path, list[Any]]:
         missing = not q.evidence and q.answers[0].lower() not in corpus
         out.append(replace(q, group=group, unanswerable=missing))
     return articles, out
+
+
+def article_slice(articles: Path, questions: list[Any], others: int, out_dir: Path) -> Path:
+    """A smaller corpus for expensive variants (a slower embedder): every evidence article plus
+    ``others`` of the rest, picked by a hash of their ids (the same slice on every run). Written
+    outside the repository (the data never enters it)."""
+    import hashlib
+
+    rows = articles.read_text(encoding="utf-8").splitlines()
+    wanted = {e for q in questions for e in q.evidence}
+    keyed = sorted(rows, key=lambda ln: hashlib.sha256(json.loads(ln)["id"].encode()).hexdigest())
+    kept = [ln for ln in keyed if json.loads(ln)["id"] in wanted]
+    kept += [ln for ln in keyed if json.loads(ln)["id"] not in wanted][:others]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"articles-slice-{others}-{hashlib.sha256(articles.read_bytes()).hexdigest()[:12]}.jsonl"
+    if not path.exists():
+        path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return path
 
 
 def quiz_weeks(dates: list[date]) -> dict[date, int]:
@@ -105,6 +138,7 @@ def run(
     generator: Any = None,
     progress: bool = True,
     choices: bool = False,
+    slice_others: int | None = None,
 ) -> dict[str, Any]:
     """Measure every variant; returns {"config", "variants": {name: {half: summary}}, "records"}."""
     from rag import Settings
@@ -112,6 +146,10 @@ def run(
 
     base = settings or Settings()
     articles, questions = load(data_dir)
+    if slice_others is not None:
+        from rag.settings import default_cache_dir
+
+        articles = article_slice(articles, questions, slice_others, default_cache_dir() / "eval-slices")
     evidence_qs = [q for q in questions if q.evidence]
     answer_qs = [q for q in questions if q.evidence or q.unanswerable]
     if answers_limit:  # the same number from each half and kind, so halves stay comparable
@@ -120,7 +158,7 @@ def run(
     result: dict[str, Any] = {
         "config": {"data": str(data_dir), "machine": machine(), "date": date.today().isoformat(),
                    "load_average_at_start": os.getloadavg(), "modes": list(modes), "answers": answers,
-                   "llm": llm or base.llm, "answers_limit": answers_limit, "choices": choices,
+                   "llm": llm or base.llm, "answers_limit": answers_limit, "choices": choices, "slice": slice_others,
                    "questions": {"evidence": len(evidence_qs), "not_in_corpus": sum(q.unanswerable for q in questions),
                                  "asked": len(answer_qs) if answers else 0}},
         "variants": {}, "records": {},
@@ -137,7 +175,7 @@ def run(
         rag = indexes[key].with_settings(**{k: v for k, v in changes.items() if k not in INDEX_FIELDS})
         started = time.perf_counter()
         load_before = os.getloadavg()[0]
-        records = Evaluator(rag, evidence_qs, modes=modes, answer=False).run(progress=progress).records if modes else []
+        records = Evaluator(rag, evidence_qs, modes=modes, answer=False, evidence_check=True).run(progress=progress).records if modes else []
         if answers:
             by_id = {r["id"]: r for r in records}
             report = Evaluator(rag, answer_qs, modes=(), llms=[llm or rag.settings.llm], choices=choices).run(progress=progress)
@@ -157,7 +195,8 @@ def markdown(result: dict[str, Any]) -> str:
     c = result["config"]
     lines = [f"news-qa-2024 on {c['machine']}, {c['date']}; load average at start "
              f"{' / '.join(f'{x:.1f}' for x in c['load_average_at_start'])}; "
-             f"{c['questions']['evidence']} evidence questions, {c['questions']['not_in_corpus']} not in the corpus; "
+             + (f"a slice (the evidence articles and {c['slice']} others); " if c.get("slice") is not None else "")
+             + f"{c['questions']['evidence']} evidence questions, {c['questions']['not_in_corpus']} not in the corpus; "
              f"answers by {c['llm']}" + (f" ({c['questions']['asked']} asked)" if c["answers"] else ""), ""]
     rows = []
     for name, v in result["variants"].items():
@@ -169,6 +208,13 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["### Retrieval (evidence article or a near-copy of it)", "",
                   "| variant | half | mode | n | Hits@1 | Hits@4 | Hits@10 | MRR@10 | p50 ms |", "|---|---|---|---|---|---|---|---|---|",
                   *[f"| {r} |" for r in rows], ""]
+    rows = [f"{name} | {half} | {e['n']} | {e['in_retrieved']:.3f} | {e['in_evidence']:.3f} | {e['evidence_tokens_p50']:.0f}"
+            for name, v in result["variants"].items() for half, s in v["summary"].items()
+            if (e := s.get("evidence_check"))]
+    if rows:
+        lines += ["### What the model would read (no model run): holds every content word of the right answer", "",
+                  "| variant | half | evidence qs | in the retrieved passages | in the evidence given | evidence tokens p50 |",
+                  "|---|---|---|---|---|---|", *[f"| {r} |" for r in rows], ""]
     rows = []
     for name, v in result["variants"].items():
         for half, s in v["summary"].items():
@@ -185,6 +231,15 @@ def markdown(result: dict[str, Any]) -> str:
                   "right / declined / wrong | citation support | cite nothing | MC acc (--choices) | prompt tokens p50 | "
                   "TTFT p50 s | total p50 s | load |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
                   *[f"| {r} |" for r in rows], ""]
+    rows = [f"{name} | {half} | {by} | {c['evidence']} | {c['evidence_raw_right']} | {c['not_in_corpus']}"
+            for name, v in result["variants"].items() for half, s in v["summary"].items()
+            for m in s.get("answers", {}).values() for by, c in sorted(m.get("refused_by", {}).items())]
+    if rows:
+        lines += ["### Refusals by the check that refused", "",
+                  "\"model's reply was right\": the reply before the checks had the right answer (what the refusal cost; "
+                  "a check that refuses before generating has no reply). Refused not-in-corpus questions are what it caught.", "",
+                  "| variant | half | refused by | evidence qs refused | of which the model's reply was right | not-in-corpus qs refused |",
+                  "|---|---|---|---|---|---|", *[f"| {r} |" for r in rows], ""]
     lines += ["Variants: " + "; ".join(f"**{n}** {v['settings'] or '(the defaults)'}" for n, v in result["variants"].items()), ""]
     return "\n".join(lines)
 
@@ -199,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm", help="answering model (default: RAG_LLM)")
     parser.add_argument("--choices", action="store_true", help="also ask each question with its options (multiple-choice accuracy)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="an extra variant 'custom' with these settings")
+    parser.add_argument("--slice", type=int, metavar="N", help="index only the evidence articles and N others (for slow variants)")
     parser.add_argument("--out", type=Path, default=ROOT / "eval-out" / "news-qa")
     args = parser.parse_args(argv)
     if not (args.data / "questions.jsonl").is_file() or not (args.data / "articles.jsonl").is_file():
@@ -212,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.set:
         variants["custom"] = {k: json.loads(v) if v[:1] in "0123456789-[{tfn" else v for k, v in (s.split("=", 1) for s in args.set)}
     result = run(args.data, variants, modes=tuple(m for m in args.modes.split(",") if m), answers=not args.no_answers,
-                 llm=args.llm, answers_limit=args.answers_limit, choices=args.choices)
+                 llm=args.llm, answers_limit=args.answers_limit, choices=args.choices, slice_others=args.slice)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "news_qa.json").write_text(json.dumps(result, indent=1, default=str, ensure_ascii=False))
     (args.out / "news_qa.md").write_text(markdown(result))

@@ -15,9 +15,9 @@ from common import DEVSET, Results
 
 def hits_at_10(backend: str) -> dict[str, float]:
     from rag import Settings
-    from rag.embedding import load_embedder
     from rag.evaluation import Evaluator, load_questions, open_eval_index
-    from rag.generation import ExtractiveFakeGenerator
+    from rag.models.embedding import load_embedder
+    from rag.testing import ExtractiveFakeGenerator
 
     questions, _ = load_questions(DEVSET / "questions.jsonl")
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag import RAG, Settings
-from rag.embedding import load_embedder
-from rag.generation import ExtractiveFakeGenerator
+from rag.models.embedding import load_embedder
+from rag.testing import ExtractiveFakeGenerator
 
 DEVSET = ROOT / "eval" / "devset" / "articles.jsonl"
 

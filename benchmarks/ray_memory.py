@@ -1,15 +1,17 @@
 """Peak driver memory of `--engine ray` against article count: the streaming driver (this tree)
-against the driver before it (``rag/ray_ingest.py`` at ``--before``, which read every file and
+against the driver before it (``rag/ingest/ray_engine.py`` at ``--before``, which read every file and
 parsed every article before embedding any).
 
 Each run is a fresh process: a local Ray cluster (2 CPUs), a fresh index, one JSON file per
 article (distinct synthetic articles of ~150 words, no near-duplicates), ingested with 2 workers.
 A thread samples the driver's RSS (psutil) every 20 ms; the table gives the peak, and the growth
 over the RSS just before the ingest (Ray connected, code imported, index open). The embedder is
-the fast ``rag.embedding.HashingEmbedder`` (64 dims): the point is the driver's memory, not
+the fast ``rag.testing.HashingEmbedder`` (64 dims): the point is the driver's memory, not
 embedding speed, and MiniLM would make the large runs take hours on 2 cores. The index itself
-also grows with the archive on the driver (the FAISS vectors and the near-duplicate signatures
-are held in memory by design); the "index" column estimates that part.
+also grows with the archive on the driver (the FAISS vectors are held in memory by design; the
+near-duplicate bands and signatures stay in SQLite, rag.index.near_duplicates); the "index" column
+estimates that part, and "report" is the ``IngestReport`` the ingest returns (an id and a
+per-file result for every article: it is the answer, not a buffer).
 
     .venv/bin/python benchmarks/ray_memory.py                       # 1k, 10k, 30k articles
     .venv/bin/python benchmarks/ray_memory.py --articles 1000,10000,30000,100000 --json out.json
@@ -52,9 +54,25 @@ def make_corpus(target: Path, n: int) -> None:
         (target / f"{i // 1000:03d}" / f"{i:06d}.json").write_text(json.dumps(record))
 
 
+def heap_size(obj: object, seen: set[int] | None = None) -> int:
+    """Bytes of ``obj`` and of the lists, dicts, dataclasses and strings it holds."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(heap_size(k, seen) + heap_size(v, seen) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple, set)):
+        size += sum(heap_size(x, seen) for x in obj)
+    elif hasattr(obj, "__dict__"):
+        size += heap_size(vars(obj), seen)
+    return size
+
+
 def _before_module(rev: str):
-    """``rag/ray_ingest.py`` as it was at ``rev``, imported inside the ``rag`` package."""
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:rag/ray_ingest.py"],
+    """``rag/ingest/ray_engine.py`` as it was at ``rev``, imported inside the ``rag`` package."""
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:rag/ingest/ray_engine.py"],
                             capture_output=True, text=True, check=True).stdout
     path = Path(tempfile.mkdtemp(prefix="rag-ray-before-")) / "ray_ingest_before.py"
     path.write_text(source)
@@ -75,9 +93,8 @@ def one_run(corpus: Path, version: str, rev: str, workers: int) -> dict:
     import ray
 
     from rag import RAG, Settings
-    from rag import ray_ingest
-    from rag.embedding import HashingEmbedder
-    from rag.generation import ExtractiveFakeGenerator
+    from rag.ingest import ray_engine as ray_ingest
+    from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
     module = ray_ingest if version == "after" else _before_module(rev)
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
@@ -115,8 +132,9 @@ def one_run(corpus: Path, version: str, rev: str, workers: int) -> dict:
     assert not report.failed, report.failed[:3]
     return {"version": version, "articles": len(report.added), "chunks": info.chunks, "seconds": seconds,
             "baseline_mb": baseline / 1e6, "peak_mb": peak / 1e6, "growth_mb": (peak - baseline) / 1e6,
-            # FAISS flat vectors (64 float32 per chunk) + MinHash signatures (128 uint64 per article)
-            "index_mb": (info.chunks * 64 * 4 + len(report.added) * 128 * 8) / 1e6}
+            # FAISS vectors (64 float32 per chunk) and their ids (int64, and IndexIDMap2's reverse map)
+            "index_mb": info.chunks * (64 * 4 + 8 + 40) / 1e6,
+            "report_mb": heap_size(report) / 1e6}  # the IngestReport returned: ids, one FileResult per file
 
 
 def main() -> None:
@@ -152,12 +170,13 @@ def main() -> None:
                       f"in {r['seconds']:.0f} s", file=sys.stderr)
 
     print(f"\nDriver RSS, `--engine ray`, {args.workers} workers, HashingEmbedder, {os.cpu_count()} CPU cores; "
-          f"before = rag/ray_ingest.py at {args.before}\n")
-    print("| articles | chunks | driver | peak RSS (MB) | growth during ingest (MB) | of which index, est. (MB) | seconds |")
-    print("|---|---|---|---|---|---|---|")
+          f"before = rag/ingest/ray_engine.py at {args.before}\n")
+    print("| articles | chunks | driver | peak RSS (MB) | growth during ingest (MB) | of which index, est. (MB) "
+          "| of which the report (MB) | seconds |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['articles']:,} | {r['chunks']:,} | {r['version']} | {r['peak_mb']:.0f} | {r['growth_mb']:.0f} "
-              f"| {r['index_mb']:.0f} | {r['seconds']:.0f} |")
+              f"| {r['index_mb']:.0f} | {r['report_mb']:.0f} | {r['seconds']:.0f} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -15,24 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import (
-    Results,
-    dev_questions,
-    make_articles,
-    median,
-    pct,
-    rss_mb,
-    timed,
-    write_jsonl,
-)
+from common import Results, dev_questions, make_articles, median, pct, rss_mb, timed, write_jsonl
 
 CHUNKS_PER_ARTICLE = 3.9  # measured for make_articles with the default chunker
 
 
 def run(results: Results, chunks: int, peer: bool = True) -> dict[str, Any]:
     from rag import RAG, Settings
-    from rag.embedding import load_embedder
-    from rag.generation import ExtractiveFakeGenerator
+    from rag.models.embedding import load_embedder
+    from rag.testing import ExtractiveFakeGenerator
 
     tmp = tempfile.TemporaryDirectory()
     src = write_jsonl(make_articles(int(chunks / CHUNKS_PER_ARTICLE), seed=1), Path(tmp.name) / "a.jsonl")

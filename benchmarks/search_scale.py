@@ -1,4 +1,4 @@
-"""Search at scale with rag.vector_index: build time, file size, memory after a memory-mapped
+"""Search at scale with rag.index.vectors: build time, file size, memory after a memory-mapped
 load, recall@10 against exact search, and p50/p95 latency of one query, at 100k and 1M
 synthetic vectors (clustered unit vectors, 384 dims like MiniLM; queries are held-out points).
 
@@ -46,7 +46,7 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
 
 
 def latencies(index: Any, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[float]:
-    from rag import vector_index as vi
+    from rag.index import vectors as vi
 
     out = []
     for q in queries:
@@ -59,7 +59,7 @@ def latencies(index: Any, queries: np.ndarray, k: int, allowed: np.ndarray | Non
 def run_size(results: Results, n: int, n_queries: int = 100) -> dict[str, Any]:
     import faiss
 
-    from rag import vector_index as vi
+    from rag.index import vectors as vi
 
     faiss.omp_set_num_threads(2)
     x = clustered(n + n_queries)

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
     from rag import Settings
-    from rag.models import resolve_llm
+    from rag.models.registry import resolve_llm
 
     cache = Settings().cache_dir
     target = str(resolve_llm("qwen2.5-coder-1.5b-instruct", cache))

@@ -5,10 +5,8 @@
     answer = rag.ask("Where was Lavrov speaking?")
 """
 
-from .api import RAG, IndexInfo
-from .check import CheckReport, check_index, repair_index
-from .config import Settings
-from .errors import (
+from rag.api import RAG, IndexInfo
+from rag.errors import (
     IndexBusyError,
     IndexCorruptError,
     IndexMismatchError,
@@ -18,14 +16,19 @@ from .errors import (
     RagError,
     RemoteModelError,
 )
-from .results import Answer, ArticleInfo, Citation, FileFailure, Hit, IngestReport
+from rag.index.check import CheckReport, check_index, repair_index
+from rag.options import AskOptions
+from rag.results import Answer, ArticleInfo, Citation, Evidence, FileFailure, Hit, IngestReport
+from rag.settings import Settings
 
 __all__ = [
     "RAG",
     "Answer",
+    "AskOptions",
     "ArticleInfo",
     "CheckReport",
     "Citation",
+    "Evidence",
     "FileFailure",
     "Hit",
     "IndexBusyError",

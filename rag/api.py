@@ -9,32 +9,29 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Unpack
 
-from . import retrieval
-from .answering import History, condense_question, stream_answer
-from .check import CheckReport, check_index, repair_index
-from .chunking import ChunkerSettings
-from .config import Settings
-from .dates import resolve_dates
-from .embedding import CachingEmbedder, Embedder, load_embedder
-from .errors import RagError
-from .evidence import select_evidence
-from .choices import pick_choice
-from .followups import needs_history
-from .generation import Generator, LlamaCppGenerator
-from .ingest import Progress, ingest
-from .locking import ingest_lock
-from .models import installed_llms, resolve_llm
-from .prompts import Prompts
-from .remote import REMOTE_LLM, OpenAICompatibleGenerator
-from .results import Answer, ArticleInfo, Hit, IngestReport
-from .store import Store
+from rag.answer import retrieval
+from rag.answer.dates import resolve_dates
+from rag.answer.evidence import select_evidence
+from rag.answer.followups import needs_history
+from rag.answer.pipeline import AnswerGuards, History, Request, condense_question, stream_answer
+from rag.answer.prompts import Prompts
+from rag.documents.chunking import ChunkerSettings
+from rag.errors import RagError
+from rag.index.check import CheckReport, check_index, repair_index
+from rag.index.locks import ingest_lock
+from rag.index.store import Store
+from rag.ingest.driver import Progress, ingest
+from rag.models.embedding import CachingEmbedder, Embedder, load_embedder
+from rag.models.llama import Generator, LlamaCppGenerator
+from rag.models.registry import installed_llms, resolve_llm
+from rag.models.remote import REMOTE_LLM, OpenAICompatibleGenerator
+from rag.options import AskFields, AskOptions, DateLike
+from rag.results import Answer, ArticleInfo, Evidence, Hit, IngestReport, final_answer
+from rag.settings import Settings
 
 log = logging.getLogger(__name__)
-DateLike = date | str | None
-
-
 def _as_date(value: DateLike, name: str) -> date | None:
     if value is None or isinstance(value, date):
         return value
@@ -203,7 +200,7 @@ class RAG:
         (``on_wait`` gets a "waiting for another ingest (pid N …)" message) or, with
         ``wait=False``, raises :class:`IndexBusyError`. Questions are answered meanwhile.
 
-        ``engine="ray"`` parses, chunks and embeds on Ray actors (:mod:`rag.ray_ingest`): on the
+        ``engine="ray"`` parses, chunks and embeds on Ray actors (:mod:`rag.ingest.ray_engine`): on the
         cluster at ``ray_address`` (default ``settings.ray_address``; none starts a local Ray)
         with ``workers`` embedding actors (default ``settings.ray_workers``); this process
         still writes the index. Without Ray installed, the local engine runs and a warning
@@ -213,15 +210,15 @@ class RAG:
         if engine not in ("local", "ray"):
             raise RagError(f"unknown ingest engine {engine!r}; choose 'local' or 'ray'")
         if engine == "ray":
-            from . import ray_ingest
+            from rag.ingest import ray_engine
 
-            if not ray_ingest.ray_available():
-                log.warning("%s; ingesting with the local engine", ray_ingest.unavailable_message())
+            if not ray_engine.ray_available():
+                log.warning("%s; ingesting with the local engine", ray_engine.unavailable_message())
                 engine = "local"
         with ingest_lock(self.store.directory, wait, on_wait or log.warning):
             if engine == "ray":
-                return ray_ingest.ingest_on_ray(
-                    paths, self.store, ray_ingest.embedder_factory(self.embedder), self.settings.max_file_bytes,
+                return ray_engine.ingest_on_ray(
+                    paths, self.store, ray_engine.embedder_factory(self.embedder), self.settings.max_file_bytes,
                     address=ray_address or self.settings.ray_address, workers=workers or self.settings.ray_workers,
                     progress=progress, follow_symlinks=follow_symlinks,
                 )
@@ -243,8 +240,8 @@ class RAG:
         return ids
 
     def check(self, repair: bool = False) -> CheckReport:
-        """Verify that SQLite, BM25 and FAISS agree (see :func:`rag.check.check_index`);
-        ``repair`` fixes what can be fixed first (:func:`rag.check.repair_index`)."""
+        """Verify that SQLite, BM25 and FAISS agree (see :func:`rag.index.check.check_index`);
+        ``repair`` fixes what can be fixed first (:func:`rag.index.check.repair_index`)."""
         if repair:  # damaged vectors are re-embedded with this index's embedder
             report = repair_index(self.store.directory, embedder=self.embedder)
             self.store.refresh()
@@ -329,88 +326,73 @@ class RAG:
             evidence_per_article=s.evidence_passages_per_article if for_answer else 0,
         )
 
+    def evidence(self, question: str, options: AskOptions | None = None, **changes: Unpack[AskFields]) -> Evidence:
+        """What the model would read for a standalone ``question``: the passages retrieved for
+        answering and the evidence cut from them within ``settings.context_tokens`` (no model call;
+        evaluation uses it to tell a retrieval miss from an answering one)."""
+        o = (options or AskOptions()).with_changes(**changes)
+        choices = [c.strip() for c in o.choices if c.strip()]
+        query = " ".join([question, *choices])  # the options' names are search terms too
+        retrieved, date_note = self._search(query, o.k, o.since, o.until, o.mode, o.today, for_answer=True)
+        if (o.evidence or self.settings.evidence) == "sentences":
+            s = self.settings
+            passages = select_evidence(
+                query, retrieved, self._cached_embedder, s.context_tokens, s.evidence_passages, s.evidence_sentences_per_article,
+                article_text=self.article_text,
+            )
+        else:
+            passages = retrieval.fit_budget(retrieved, self.settings.context_tokens, self._cached_embedder.count_tokens)
+        return Evidence(retrieved, passages, date_note)
+
+    def _guards(self) -> AnswerGuards:
+        return AnswerGuards(coverage=self.settings.guard_coverage, numbers=self.settings.guard_numbers)
+
     def stream(
         self,
         question: str,
         history: History | None = None,
-        k: int | None = None,
-        since: DateLike = None,
-        until: DateLike = None,
-        llm: str | None = None,
+        options: AskOptions | None = None,
+        *,
         cancel: threading.Event | None = None,
-        today: DateLike = None,
-        mode: retrieval.Mode | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        choices: Sequence[str] | None = None,
+        **changes: Unpack[AskFields],
     ) -> Iterator[str | Answer]:
         """Answer ``question``: yields the reply's pieces as they are generated, then the final
         :class:`Answer` (checked, with citations) as the last item. ``history`` is a list of
         (user, assistant) turns; a follow-up is rewritten into a standalone question first.
-        ``llm`` picks another model than ``settings.llm`` for this question; setting ``cancel``
-        stops the generation at the next token (the final Answer then holds what was written);
-        ``today`` is the date relative expressions in the question are read against; ``mode`` the
-        retrieval mode (see :meth:`search`); ``max_tokens`` and ``temperature`` override the
-        settings for this answer. ``choices`` are options the question comes with (a quiz): they
-        join the search, the model reads them, and ``Answer.choice`` is the one the answer names."""
+        ``options`` (or the same fields as keywords: ``k=3, today="2024-05-01"``) are this
+        question's :class:`AskOptions`: the model, date range, retrieval mode, ``today`` for
+        relative dates, token and temperature overrides, and ``choices``, options the question
+        comes with (a quiz; they join the search, the model reads them, and ``Answer.choice`` is
+        the one the answer names). Setting ``cancel`` stops the generation at the next token
+        (the final Answer then holds what was written)."""
         if not question.strip():
             raise RagError("the question is empty")
-        choices = [c.strip() for c in choices or () if c.strip()]
+        o = (options or AskOptions()).with_changes(**changes)
+        choices = [c.strip() for c in o.choices if c.strip()]
         started = time.perf_counter()
-        generator = self.generator_for(llm)
+        generator = self.generator_for(o.llm)
         # Only a question that points back at the conversation is rewritten (a model call).
         needs = needs_history(question, history or [])
         standalone = condense_question(generator, self.prompts, question, history or [], cancel) if needs else question
-        query = " ".join([standalone, *choices])  # the options' names are search terms too
-        retrieved, date_note = self._search(query, k, since, until, mode, today, for_answer=True)
-        if self.settings.evidence == "sentences":
-            sources = select_evidence(
-                query, retrieved, self._cached_embedder, self.settings.context_tokens, article_text=self.article_text
-            )
-        else:
-            sources = retrieval.fit_budget(retrieved, self.settings.context_tokens, self._cached_embedder.count_tokens)
-        retrieval_s = time.perf_counter() - started
-        for event in stream_answer(
-            standalone, retrieved, sources, generator, self.prompts, self.article_text,
-            max_tokens or self.settings.max_answer_tokens,
-            self.settings.temperature if temperature is None else temperature, cancel, choices,
-        ):
-            if isinstance(event, Answer):
-                event.question = question
-                event.choices = choices
-                event.choice = None if event.refused or not choices else pick_choice(event.text, choices)
-                event.standalone_question = standalone if standalone != question else None
-                event.model = generator.name
-                event.timings["retrieval_s"] = retrieval_s
-                if date_note:
-                    event.notes.append(f"dates: {date_note}")
-                event.timings["total_s"] = time.perf_counter() - started
-            yield event
+        found = self.evidence(standalone, o, choices=choices)
+        request = Request(question, standalone, choices, found.date_note, started, time.perf_counter() - started,
+                          self._guards(), generator.name)
+        # The pipeline builds the final Answer once, with everything it reports (see rag.answer.pipeline).
+        yield from stream_answer(
+            request, found.retrieved, found.passages, generator, self.prompts, self.article_text,
+            o.max_tokens or self.settings.max_answer_tokens,
+            self.settings.temperature if o.temperature is None else o.temperature, cancel,
+        )
 
     def ask(
         self,
         question: str,
         history: History | None = None,
-        k: int | None = None,
-        since: DateLike = None,
-        until: DateLike = None,
-        llm: str | None = None,
+        options: AskOptions | None = None,
+        *,
         on_token: Callable[[str], None] | None = None,
-        today: DateLike = None,
-        mode: retrieval.Mode | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        choices: Sequence[str] | None = None,
+        **changes: Unpack[AskFields],
     ) -> Answer:
-        """Answer ``question`` from the indexed articles, citing them as [n] (see :meth:`stream`)."""
-        answer = None
-        for event in self.stream(
-            question, history, k, since, until, llm, today=today, mode=mode, max_tokens=max_tokens,
-            temperature=temperature, choices=choices,
-        ):
-            if isinstance(event, Answer):
-                answer = event
-            elif on_token:
-                on_token(event)
-        assert answer is not None
-        return answer
+        """Answer ``question`` from the indexed articles, citing them as [n] (see :meth:`stream`);
+        ``on_token`` gets each piece of the reply as it is written."""
+        return final_answer(self.stream(question, history, options, **changes), on_token)

@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
-from .api import RAG
-from .articles import terminal_safe
-from .config import Settings
-from .errors import RagError
-from .results import Answer, Hit
+from rag.api import RAG
+from rag.documents.articles import terminal_safe
+from rag.errors import RagError
+from rag.options import AskOptions
+from rag.results import Answer, Hit, final_answer
+from rag.settings import MODES, Settings
 
 
 def _echo(message: object = "", nl: bool = True, err: bool = False) -> None:
@@ -22,7 +24,11 @@ def _echo(message: object = "", nl: bool = True, err: bool = False) -> None:
 
 
 def _settings(index: Path | None, llm: str | None) -> Settings:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as e:  # a bad RAG_* variable: name it, no traceback
+        problems = "; ".join(f"RAG_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
+        raise RagError(f"bad setting: {problems}") from None
     updates: dict[str, object] = {}
     if index is not None:
         updates["index_dir"] = index
@@ -94,7 +100,7 @@ def ingest_cmd(
     if engine != "ray" and (address or workers):
         raise click.UsageError("--address and --workers only apply with --engine ray")
     if engine == "ray":
-        from .ray_ingest import ray_available, unavailable_message
+        from rag.ingest.ray_engine import ray_available, unavailable_message
 
         if not ray_available():
             _echo(f"note: {unavailable_message()}; ingesting with the local engine instead", err=True)
@@ -126,7 +132,7 @@ def _print_sources(hits: list[Hit], cited: set[int] | None = None) -> None:
 @click.option("-k", type=int, help="Number of passages to retrieve.")
 @click.option("--since", help="Only articles published on or after this date (YYYY-MM-DD).")
 @click.option("--until", help="Only articles published on or before this date (YYYY-MM-DD).")
-@click.option("--mode", type=click.Choice(["dense", "bm25", "hybrid", "rerank"]), help="Retrieval mode (default: RAG_RETRIEVAL).")
+@click.option("--mode", type=click.Choice(MODES), help="Retrieval mode (default: RAG_RETRIEVAL).")
 @click.option("--today", help="Read 'yesterday', 'last week'... against this date (YYYY-MM-DD).")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.pass_context
@@ -136,15 +142,16 @@ def ask_cmd(
 ) -> None:
     """Answer a question, streaming, then list the sources."""
     rag = _open(ctx)
-    answer = None
     streamed = False
-    for event in rag.stream(question, k=k, since=since, until=until, mode=mode, today=today):  # type: ignore[arg-type]
-        if isinstance(event, Answer):
-            answer = event
-        elif not as_json:
-            _echo(event, nl=False)
+
+    def show(piece: str) -> None:
+        nonlocal streamed
+        if not as_json:
+            _echo(piece, nl=False)
             streamed = True
-    assert answer is not None
+
+    options = AskOptions(k=k, since=since, until=until, mode=mode, today=today)  # type: ignore[arg-type]
+    answer = final_answer(rag.stream(question, options=options), show)
     if as_json:
         _echo(_answer_json(answer))
         return
@@ -172,7 +179,7 @@ def _answer_json(answer: Answer) -> str:
 @click.option("-k", type=int, default=5, show_default=True)
 @click.option("--since")
 @click.option("--until")
-@click.option("--mode", type=click.Choice(["dense", "bm25", "hybrid", "rerank"]), help="Retrieval mode (default: RAG_RETRIEVAL).")
+@click.option("--mode", type=click.Choice(MODES), help="Retrieval mode (default: RAG_RETRIEVAL).")
 @click.pass_context
 def search_cmd(ctx: click.Context, query: str, k: int, since: str | None, until: str | None, mode: str | None) -> None:
     """Show the passages most relevant to a query."""
@@ -202,7 +209,7 @@ def eval_cmd(
     llms: str, evidence: str, no_answers: bool, limit: int | None, seed: int | None,
 ) -> None:
     """Measure retrieval, answers, citations and latency on a question set."""
-    from .evaluation import Evaluator, load_beir, load_questions, open_eval_index
+    from rag.evaluation import Evaluator, load_beir, load_questions, open_eval_index
 
     settings: Settings = ctx.obj["settings"]
     if beir:
@@ -234,7 +241,7 @@ def eval_cmd(
 @click.pass_context
 def info_cmd(ctx: click.Context, list_articles: bool) -> None:
     """What is indexed, and with which models."""
-    from .models import installed_llms
+    from rag.models.registry import installed_llms
 
     rag = _open(ctx, seed=False)
     info = rag.info()
@@ -254,14 +261,14 @@ def info_cmd(ctx: click.Context, list_articles: bool) -> None:
 @click.pass_context
 def check_cmd(ctx: click.Context, repair: bool) -> None:
     """Verify that the database, BM25 and FAISS agree; exit 1 when they do not."""
-    from .check import check_index, repair_index
+    from rag.index.check import check_index, repair_index
 
     settings: Settings = ctx.obj["settings"]
     directory = settings.resolved_index_dir()
 
     def load() -> object:  # only when a damaged vector must be re-embedded
-        from .embedding import load_embedder
-        from .store import MANIFEST, Store
+        from rag.index.store import MANIFEST, Store
+        from rag.models.embedding import load_embedder
 
         return load_embedder(Store._read_manifest(directory / MANIFEST).embedder, settings.embed_batch_size)
 
@@ -310,11 +317,7 @@ def chat_cmd(ctx: click.Context) -> None:
         except (EOFError, click.Abort):
             _echo()
             return
-        answer = None
-        for event in rag.stream(question, history=history):
-            if isinstance(event, Answer):
-                answer = event
-        assert answer is not None
+        answer = final_answer(rag.stream(question, history=history))
         if answer.standalone_question:
             _echo(f"(searching for: {answer.standalone_question})")
         _echo(answer.text)
@@ -324,15 +327,20 @@ def chat_cmd(ctx: click.Context) -> None:
 
 
 @cli.command("ui")
-@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, default=None)
+@click.option("--host", default=None, help="Address to listen on (default RAG_HOST or 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default RAG_PORT or 7860).")
+@click.option("--index", type=click.Path(path_type=Path),
+              help="Index directory (default: ./index, or RAG_INDEX_DIR); the same as `rag --index DIR ui`.")
 @click.option("--api", is_flag=True, help="Also serve the HTTP API (/v1/...) from the same address.")
 @click.pass_context
-def ui_cmd(ctx: click.Context, host: str | None, port: int | None, api: bool) -> None:
-    """Open the browser chat."""
-    from .webapp import launch
+def ui_cmd(ctx: click.Context, host: str | None, port: int | None, index: Path | None, api: bool) -> None:
+    """Open the browser chat (also `python ui.py`, with these options)."""
+    from rag.serve.web import launch
 
-    launch(ctx.obj["settings"], host=host, port=port, api=api)
+    settings: Settings = ctx.obj["settings"]
+    if index is not None:
+        settings = settings.model_copy(update={"index_dir": index})
+    launch(settings, host=host, port=port, api=api)
 
 
 @cli.command("serve")
@@ -342,7 +350,7 @@ def ui_cmd(ctx: click.Context, host: str | None, port: int | None, api: bool) ->
 @click.pass_context
 def serve_cmd(ctx: click.Context, host: str | None, port: int | None, no_preload: bool) -> None:
     """Serve the OpenAI-compatible HTTP API (/v1/chat/completions, /v1/search, /v1/articles)."""
-    from .server import serve
+    from rag.serve.http import serve
 
     rag = _open(ctx)
     if not no_preload:

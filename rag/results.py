@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -56,6 +57,15 @@ class Citation:
 
 
 @dataclass
+class Evidence:
+    """What an answer is built from: the passages retrieved for it and the evidence the model reads."""
+
+    retrieved: list[Hit]
+    passages: list[Hit]
+    date_note: str | None = None  # how a time named in the question was read, if one was
+
+
+@dataclass
 class Answer:
     """The final answer to a question, with everything needed to show and check it."""
 
@@ -72,6 +82,9 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     choices: list[str] = field(default_factory=list)  # the options, when the question came with some
     choice: int | None = None  # the option the answer picks (index into ``choices``), if it picks one
+    # Which check refused (see rag.answer.pipeline.REFUSED_BY): "empty", "coverage", "model", "grounding",
+    # "claims", "uncited", "no-content" or "numbers"; None when answered.
+    refused_by: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form, for the CLI's --json, the web API and evaluation records."""
@@ -80,6 +93,7 @@ class Answer:
             "standalone_question": self.standalone_question,
             "answer": self.text,
             "refused": self.refused,
+            "refused_by": self.refused_by,
             "model": self.model,
             "citations": [
                 {"n": c.n, "article_id": c.article.id, "title": c.article.title, "source": c.article.source,
@@ -161,3 +175,17 @@ class IngestReport:
             f"{len(self.duplicates)} duplicates skipped, {len(self.failed)} failed, "
             f"{self.chunks} chunks in {self.seconds:.1f}s"
         )
+
+
+def final_answer(events: Iterable[str | Answer], on_piece: Callable[[str], object] | None = None) -> Answer:
+    """Drain a :meth:`rag.RAG.stream`: hand each reply piece to ``on_piece`` and return the final
+    Answer (the one every caller displays: the pieces are the model's raw words)."""
+    answer = None
+    for event in events:
+        if isinstance(event, Answer):
+            answer = event
+        elif on_piece is not None:
+            on_piece(event)
+    if answer is None:
+        raise RuntimeError("the answer stream ended without an Answer")
+    return answer

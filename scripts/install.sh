@@ -47,8 +47,8 @@ if [ -n "$extras" ] && [ ! -x /usr/bin/chromium ]; then
 fi
 
 "$venv/bin/python" - <<'PY'
-from rag.config import Settings
-from rag.models import resolve_llm
+from rag.settings import Settings
+from rag.models.registry import resolve_llm
 for name in ("qwen2.5-coder-1.5b-instruct", "smollm2-135m-instruct"):
     print(f"model {name}: {resolve_llm(name, Settings().cache_dir)}")
 PY

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag import RAG, Settings
-from rag.embedding import HashingEmbedder
-from rag.generation import ExtractiveFakeGenerator
+from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -40,15 +39,15 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def minilm():
-    from rag.embedding import load_embedder
+    from rag.models.embedding import load_embedder
 
     return load_embedder("all-MiniLM-L6-v2")
 
 
 @pytest.fixture(scope="session")
 def smollm():
-    from rag.generation import LlamaCppGenerator
-    from rag.models import resolve_llm
+    from rag.models.llama import LlamaCppGenerator
+    from rag.models.registry import resolve_llm
 
     settings = Settings()
     return LlamaCppGenerator("smollm2-135m-instruct", resolve_llm("smollm2-135m-instruct", settings.cache_dir), n_ctx=4096)
@@ -56,8 +55,8 @@ def smollm():
 
 @pytest.fixture(scope="session")
 def qwen():
-    from rag.generation import LlamaCppGenerator
-    from rag.models import resolve_llm
+    from rag.models.llama import LlamaCppGenerator
+    from rag.models.registry import resolve_llm
 
     settings = Settings()
     return LlamaCppGenerator("qwen2.5-coder-1.5b-instruct", resolve_llm("qwen2.5-coder-1.5b-instruct", settings.cache_dir))

@@ -17,10 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag import RAG, IndexBusyError, Settings
-from rag import ingest as ingest_module
-from rag import store as store_module
-from rag.embedding import HashingEmbedder
-from rag.generation import ExtractiveFakeGenerator
+from rag.index import faiss_copy
+from rag.index import store as store_module
+from rag.ingest import driver as ingest_module
+from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
 POINTS = ("mid-transaction", "after-commit", "faiss-write", "before-rename", "after-rename")
 
@@ -82,23 +82,23 @@ def inject(point: str, at: int, rag: RAG) -> None:
 
         faiss.write_index = write
     elif point == "before-rename":  # checksum of the new file written, file not yet renamed
-        real_digest = store_module.write_digest
+        real_digest = faiss_copy.write_digest
 
         def digest(path, of):  # type: ignore[no-untyped-def]
             real_digest(path, of)
             if counter.hit():
                 die()
 
-        store_module.write_digest = digest
+        faiss_copy.write_digest = digest  # where the FAISS copy is written
     elif point == "after-rename":  # new copy in place, older copies not yet deleted
-        real_remove = store_module.remove_older_copies
+        real_remove = faiss_copy.remove_older_copies
 
         def remove(directory, generation):  # type: ignore[no-untyped-def]
             if counter.hit():
                 die()
             return real_remove(directory, generation)
 
-        store_module.remove_older_copies = remove
+        faiss_copy.remove_older_copies = remove
     else:
         raise SystemExit(f"unknown --die-at point {point!r}; choose from {POINTS}")
 

@@ -43,6 +43,49 @@ def test_unknown_entity_is_declined_without_calling_the_model(rag: RAG):
     assert len(rag.generator.calls) == calls_before
 
 
+def test_each_refusal_names_the_check_that_refused(rag: RAG):
+    assert rag.ask("What did Lavrov say about Brazil?").refused_by == "coverage"
+    assert rag.ask("How many days of national mourning did Türkiye declare?").refused_by is None
+    assert rag.ask("Where was Lavrov speaking?", since="2030-01-01").refused_by == "empty"
+    assert rag.ask("What did Lavrov say about Brazil?").to_dict()["refused_by"] == "coverage"
+
+
+def test_the_coverage_guard_can_be_switched_off_for_measurement(rag: RAG):
+    """With guard_coverage off the model is asked; its own "not in sources" is the refusal."""
+    unguarded = rag.with_settings(guard_coverage=False)
+    calls_before = len(rag.generator.calls)
+    answer = unguarded.ask("What did Lavrov say about Brazil?")
+    assert len(rag.generator.calls) == calls_before + 1
+    assert answer.refused_by != "coverage"
+
+
+def test_evidence_is_what_the_model_would_read_without_asking_it(rag: RAG):
+    calls_before = len(rag.generator.calls)
+    found = rag.evidence("How many days of national mourning did Türkiye declare?")
+    assert len(rag.generator.calls) == calls_before
+    assert found.retrieved and found.passages and found.date_note is None
+    assert any("three days of national mourning" in p.text for p in found.passages)
+    assert sum(rag.embedder.count_tokens(p.text) for p in found.passages) <= rag.settings.context_tokens + 64
+    answer = rag.ask("How many days of national mourning did Türkiye declare?")
+    assert [p.text for p in answer.sources] == [p.text for p in found.passages]
+    dated = rag.evidence("What happened in Ankara in October 2023?")
+    assert dated.date_note and "2023-10-01" in dated.date_note
+
+
+def test_question_options_are_one_object_or_the_same_keywords(rag: RAG):
+    from rag import AskOptions
+
+    options = AskOptions(k=2, mode="bm25", since="2023-10-01")
+    by_object = rag.ask("What did Ankara propose as a guarantor system?", None, options)
+    by_keywords = rag.ask("What did Ankara propose as a guarantor system?", k=2, mode="bm25", since="2023-10-01")
+    assert by_object.text == by_keywords.text and len(by_object.sources) == len(by_keywords.sources)
+    assert options.with_changes(k=3).k == 3 and options.k == 2
+    with pytest.raises(TypeError, match="unknown question options: top"):
+        rag.ask("What did Ankara propose?", top=3)
+    chunks = rag.evidence("How many days of national mourning did Türkiye declare?", evidence="chunks")
+    assert [h.text for h in chunks.passages] == [h.text for h in chunks.retrieved][: len(chunks.passages)]
+
+
 def test_follow_up_is_condensed_with_the_history(rag: RAG):
     history = [("Where was Lavrov speaking?", "In Pyongyang [1].")]
     answer = rag.ask("And what did he say about Iran?", history=history)

@@ -4,7 +4,7 @@ reports the option the answer names (Answer.choice)."""
 from __future__ import annotations
 
 from rag import RAG
-from rag.choices import coverage, pick_choice
+from rag.answer.choices import coverage, pick_choice
 
 from .conftest import SEEDS
 

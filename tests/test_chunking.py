@@ -5,10 +5,11 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.articles import Article
-from rag.chunking import ChunkerSettings, chunk_article, embedding_text, split_sentences
-from rag.embedding import HashingEmbedder
-from rag.loaders import load_file
+from rag.documents.articles import Article
+from rag.documents.chunking import ChunkerSettings, chunk_article, embedding_text
+from rag.ingest.formats import load_file
+from rag.testing import HashingEmbedder
+from rag.text import split_sentences
 
 from .conftest import SEEDS
 
@@ -73,7 +74,7 @@ def test_embedding_text_carries_title_and_date():
     st.integers(min_value=0, max_value=16),
 )
 def test_chunks_always_slice_the_text_and_cover_every_word(parts, max_tokens, overlap):
-    from rag.articles import clean_text
+    from rag.documents.articles import clean_text
 
     text = clean_text(" ".join(parts))
     if not text:
@@ -103,7 +104,7 @@ _HOSTILE_TEXT = st.lists(
 
 
 def _check_chunks(text: str, cfg: ChunkerSettings) -> None:
-    from rag.chunking import MAX_CHARS_PER_TOKEN
+    from rag.documents.chunking import MAX_CHARS_PER_TOKEN
 
     chunks = chunk_article(_article(text), cfg, count)
     covered = bytearray(len(text))
@@ -124,14 +125,14 @@ def test_hostile_text_chunks_are_exact_slices_within_budget(parts, max_tokens, o
     pysbd on whole lines, pysbd on bounded windows, and the regex splitter for huge texts."""
     from unittest import mock
 
-    from rag import chunking
-    from rag.articles import clean_text
+    from rag import text as sentences  # where the sentence splitter and its limits live
+    from rag.documents.articles import clean_text
 
     text = clean_text("".join(parts))
     if not text:
         return
     window, max_text = {"pysbd": (10**9, 10**9), "windows": (200, 10**9), "regex": (200, 0)}[splitter]
-    with mock.patch.object(chunking, "PYSBD_WINDOW", window), mock.patch.object(chunking, "PYSBD_MAX_TEXT", max_text):
+    with mock.patch.object(sentences, "PYSBD_WINDOW", window), mock.patch.object(sentences, "PYSBD_MAX_TEXT", max_text):
         _check_chunks(text, ChunkerSettings(max_tokens, overlap))
 
 

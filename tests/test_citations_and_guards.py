@@ -4,12 +4,13 @@ from datetime import date
 
 import pytest
 
-from rag.answering import finish_answer
-from rag.citations import parse_citations
-from rag.config import Settings
-from rag.guards import add_missing_citations, has_words, is_refusal, salient_terms, uncovered_terms
-from rag.prompts import Prompts
+from rag.answer.citations import parse_citations
+from rag.answer.guards import add_missing_citations, has_words, is_refusal, salient_terms, uncovered_terms
+from rag.answer.pipeline import finish_answer
+from rag.answer.prompts import Prompts
+from rag.errors import RagError
 from rag.results import ArticleInfo, Hit
+from rag.settings import Settings
 
 ARTICLE_TEXT = (
     "Speaking at a news conference in Pyongyang, Lavrov said Russia is open to proposals. "
@@ -121,7 +122,7 @@ def test_sources_in_the_prompt_cannot_fake_markers():
 
 
 def test_invented_numbers_are_caught():
-    from rag.guards import numbers, unsupported_numbers
+    from rag.answer.guards import numbers, unsupported_numbers
 
     assert numbers("three days, 2,700 crowns, 14.2 km, 19th") == {"3", "2700", "14.2", "19"}
     assert unsupported_numbers("It declared 3 days of mourning [2].", "How many days?", HITS) == set()
@@ -131,10 +132,35 @@ def test_invented_numbers_are_caught():
     assert answer.refused and "(20)" in answer.notes[0]
 
 
+def test_refused_by_names_the_check_and_the_number_guard_can_be_switched_off():
+    from rag.answer.pipeline import REFUSED_BY, AnswerGuards
+
+    assert _finish("NOT IN SOURCES").refused_by == "model"
+    assert _finish("Bananas are yellow and rich in potassium.").refused_by in ("uncited", "grounding")
+    # An uncited number no source has: the number guard refuses it; without it the answer stands
+    # (the benchmark compares the two to price the guard).
+    raw = "Ankara has proposed a guarantor system for the conflict, said 20 officials."
+    guarded = finish_answer("What did Ankara propose?", raw, HITS, PROMPTS, TEXTS.get)
+    unguarded = finish_answer("What did Ankara propose?", raw, HITS, PROMPTS, TEXTS.get, AnswerGuards(numbers=False))
+    assert (guarded.refused, guarded.refused_by) in ((True, "numbers"), (True, "claims"))
+    assert set(REFUSED_BY) >= {guarded.refused_by, "coverage", "empty", "no-content"}
+    if guarded.refused_by == "numbers":
+        assert not unguarded.refused
+
+
+def test_a_prompts_folder_may_override_one_template(tmp_path):
+    (tmp_path / "answer_system.md").write_text("Answer briefly. Else say $refusal_marker.")
+    prompts = Prompts(tmp_path)
+    assert prompts.fill("answer_system") == "Answer briefly. Else say NOT IN SOURCES."
+    assert prompts.refusal == PROMPTS.refusal  # the shipped template
+    with pytest.raises(RagError, match="cannot be read"):
+        Prompts(tmp_path, defaults=None)
+
+
 def test_demonyms_are_not_names_and_numbers_keep_their_separators():
     """Measured on news-qa-2024: "Which European nation ...", "30,000 Serbians" were refused
     before the model ran although the retrieved articles answer them."""
-    from rag.guards import salient_terms
+    from rag.answer.guards import salient_terms
 
     assert salient_terms("Which European nation voted to enshrine abortion rights?") == []
     assert salient_terms("Around 30,000 Serbians protested in Belgrade") == ["30000", "Belgrade"]

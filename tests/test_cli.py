@@ -71,3 +71,13 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_second():
     assert blocks[0].endswith("python ui.py")
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert ci == blocks[1]
+
+
+def test_a_bad_setting_in_the_environment_is_named_without_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RAG_EMBED_DTYPE": "fp8", "RAG_SEEDS_DIR": ""}
+    r = subprocess.run([sys.executable, "-m", "rag", "--index", str(tmp_path / "i"), "info"], capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "RAG_EMBED_DTYPE" in r.stderr and "bfloat16" in r.stderr

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from rag import RAG, IndexBusyError, Settings, check_index
-from rag.embedding import HashingEmbedder
-from rag.generation import ExtractiveFakeGenerator
+from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
 from .conftest import DATA
 from .index_helpers import RAG_CLI, _env, start_worker, wait_for_line, write_articles

@@ -21,18 +21,10 @@ from pathlib import Path
 import pytest
 
 from rag import RAG, IndexCorruptError, Settings, check_index
-from rag.embedding import HashingEmbedder
-from rag.generation import ExtractiveFakeGenerator
+from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
 from .conftest import DATA
-from .index_helpers import (
-    chunks_by_article,
-    generation,
-    run_cli,
-    start_worker,
-    wait_for_line,
-    write_articles,
-)
+from .index_helpers import chunks_by_article, generation, run_cli, start_worker, wait_for_line, write_articles
 
 
 def _open(index: Path, embedder=None) -> RAG:
@@ -196,7 +188,7 @@ def test_check_finds_and_repairs_inconsistencies(tmp_path: Path):
 
     report = check_index(index)
     codes = {p.code for p in report.errors}
-    # The row inserted by hand also has no checksum (rag.schema): that is found too.
+    # The row inserted by hand also has no checksum (rag.index.migrations): that is found too.
     assert codes == {"fts", "article-partial", "article-without-chunks", "article-checksum", "faiss-mismatch"}, report.text()
     cli = run_cli("--index", str(index), "check")
     assert cli.returncode == 1 and "INCONSISTENT" in cli.stdout and "check --repair" in cli.stdout

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from rag import RAG, RagError, Settings, check_index
-from rag.embedding import HashingEmbedder
-from rag.generation import ExtractiveFakeGenerator
+from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
 from .conftest import DATA
 from .index_helpers import RAG_CLI, Mounts, _env, run_cli, write_articles

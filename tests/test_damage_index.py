@@ -18,9 +18,8 @@ import numpy as np
 import pytest
 
 from rag import RAG, IndexCorruptError, RagError, Settings, check_index
-from rag.check import repair_index
-from rag.embedding import HashingEmbedder
-from rag.generation import ExtractiveFakeGenerator
+from rag.index.check import repair_index
+from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
 from .conftest import DATA, ROOT, SEEDS
 from .index_helpers import chunks_by_article, run_cli, write_articles
@@ -105,7 +104,7 @@ def replace(src, dst, *a, **k):  # every rename of the creation is a kill point 
     return real_replace(src, dst, *a, **k)
 os.replace = replace
 from rag import RAG, Settings
-from rag.embedding import HashingEmbedder
+from rag.testing import HashingEmbedder
 RAG.open(settings=Settings(index_dir=Path(sys.argv[1]), seeds_dir=None), embedder=HashingEmbedder(), seed=False).close()
 print("created")
 """
@@ -116,7 +115,7 @@ def test_sigkill_while_the_database_is_first_created_leaves_an_index_that_opens(
     script.write_text(_DIE_AT_STATEMENT.format(root=str(ROOT)))
     articles = write_articles(tmp_path / "a.jsonl", 4, "new")
     killed = 0
-    for n in range(1, 40):
+    for n in range(1, 60):  # creating the database runs 40 statements (schema 3)
         index = tmp_path / f"index-{n}"
         proc = subprocess.run([sys.executable, str(script), str(index), str(n)], capture_output=True, text=True, timeout=120)
         if proc.returncode == 0:
@@ -275,6 +274,26 @@ def test_invalid_utf8_in_article_metadata_is_diagnosed_not_a_crash(tmp_path: Pat
     rag.close()
 
 
+@pytest.mark.parametrize("damage", ["band-deleted", "key-changed", "stray-row", "table-dropped"])
+def test_near_duplicate_bands_that_disagree_with_the_signatures_are_found_and_rebuilt(tmp_path: Path, damage: str):
+    index = _indexed(tmp_path)
+    bands = sorted(_sql(index, "SELECT article_id, band, key FROM minhash_bands"))
+    (article_id, _, _) = bands[0]
+    _sql(index, {
+        "band-deleted": "DELETE FROM minhash_bands WHERE band = 7",
+        "key-changed": "UPDATE minhash_bands SET key = key + 1 WHERE band = 0 AND article_id = CAST(? AS TEXT)",
+        "stray-row": "INSERT INTO minhash_bands VALUES ('no-such-article', 0, 1)",
+        "table-dropped": "DROP TABLE minhash_bands",
+    }[damage], *((article_id,) if damage == "key-changed" else ()))
+    report = check_index(index)
+    assert _codes(report) == {"minhash-bands"}, report.text()
+    assert "--repair rebuilds" in report.text()
+    repaired = repair_index(index)
+    assert repaired.ok and repaired.problems == [], repaired.text()
+    assert any("near-duplicate bands" in r for r in repaired.repaired)
+    assert sorted(_sql(index, "SELECT article_id, band, key FROM minhash_bands")) == bands
+
+
 # ---------------------------------------------------------------- migration
 
 
@@ -292,13 +311,48 @@ def test_an_index_of_the_previous_schema_is_migrated_with_checksums(tmp_path: Pa
     assert rag.search("avalanche warning", k=1)[0].article.title.startswith("Avalanche")
     rag.close()
     assert json.loads((index / "manifest.json").read_text())["schema_version"] == 2
-    assert _sql(index, "PRAGMA user_version") == [(2,)]
-    assert [k for (k,) in _sql(index, "SELECT key FROM meta WHERE key LIKE 'migration:%'")] == [b"migration:2"]
+    assert _sql(index, "PRAGMA user_version") == [(3,)]
+    assert sorted(k for (k,) in _sql(index, "SELECT key FROM meta WHERE key LIKE 'migration:%'")) == [
+        b"migration:2", b"migration:3"]
     assert _sql(index, "SELECT count(*) FROM chunks WHERE vector_checksum IS NULL") == [(0,)]
     assert chunks_by_article(index)[1] == before
     assert check_index(index).problems == []
     chunk_id, _ = _flip_exponent(index, "Avalanche")  # the computed checksums are real ones
     assert "chunk-vector" in _codes(check_index(index))
+
+
+def test_an_index_of_schema_2_gets_its_near_duplicate_bands_from_the_stored_signatures(tmp_path: Path):
+    devset = ROOT / "eval" / "devset" / "articles.jsonl"  # holds a wire story and its copy
+    index = tmp_path / "index"
+    rag = _open(index)
+    first = rag.add([devset])
+    rag.close()
+    assert len(first.near_duplicates) == 1
+    bands = sorted(_sql(index, "SELECT article_id, band, key FROM minhash_bands"))
+    assert len(bands) == 25 * len(first.added)
+    _sql(index, "DROP TABLE minhash_bands")  # what schema 2 had
+    _sql(index, "DELETE FROM meta WHERE key = 'migration:3'")
+    _sql(index, "PRAGMA user_version = 2")
+    assert [p.code for p in check_index(index).problems] == ["schema"]  # opening upgrades it
+
+    rag = _open(index)
+    rag.close()
+    assert _sql(index, "PRAGMA user_version") == [(3,)]
+    assert _sql(index, "SELECT count(*) FROM meta WHERE key = 'migration:3'") == [(1,)]
+    assert sorted(_sql(index, "SELECT article_id, band, key FROM minhash_bands")) == bands
+    assert check_index(index).problems == []
+
+    # The backfilled bands find copies of the old articles: a third copy of the wire story.
+    [(copy_id, original_id)] = first.near_duplicates.items()
+    rows = [json.loads(line) for line in devset.read_text().splitlines()]
+    story = next(r for r in rows if "Skarvik" in r["title"])
+    (tmp_path / "third-copy.json").write_text(json.dumps({
+        "id": "third-copy", "title": "Skarvik tunnel, the regional paper's version",
+        "body": story["body"].replace(" the ", " a ", 2), "published_at": "2024-05-02"}))
+    rag = _open(index)
+    again = rag.add([tmp_path / "third-copy.json"])
+    rag.close()
+    assert list(again.near_duplicates.values()) == [original_id] and len(again.added) == 1
 
 
 # ---------------------------------------------------------------- lock files

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from rag import RAG
-from rag.dates import resolve_dates
+from rag.answer.dates import resolve_dates
 
 from .conftest import DATA, SEEDS
 

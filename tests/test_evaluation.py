@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import Settings, metrics
-from rag.embedding import HashingEmbedder
-from rag.evaluation import Evaluator, load_beir, load_questions, open_eval_index
-from rag.generation import ExtractiveFakeGenerator
+from rag import Settings
+from rag.evaluation import Evaluator, load_beir, load_questions, metrics, open_eval_index
+from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
 from .conftest import ROOT
 
@@ -158,3 +157,39 @@ def test_rag_eval_command_on_the_dev_set(tmp_path: Path):
     assert "| dense |" in result.stdout and "smollm2-135m-instruct / sentences" in result.stdout
     assert "evaluating" in result.stderr  # the progress bar
     assert (tmp_path / "out" / "hits_at_k.png").stat().st_size > 1000
+
+
+def test_refusals_are_counted_by_check_with_what_each_cost_and_caught():
+    from rag.evaluation import summarize
+
+    def rec(unanswerable: bool, refused_by, raw_right=None, right=0.0):
+        answer = {"refused": refused_by is not None, "refused_by": refused_by, "raw_right": raw_right, "right": right,
+                  "prompt_tokens": 100, "ttft_s": 1.0, "total_s": 2.0, "retrieval_s": 0.1}
+        return {"answers": {"m / sentences": answer}, "unanswerable": unanswerable, "group": "g"}
+
+    records = [rec(False, "claims", raw_right=1.0), rec(False, "claims", raw_right=0.0), rec(False, "coverage"),
+               rec(True, "claims", raw_right=0.0), rec(True, "model", raw_right=0.0), rec(False, None, right=1.0)]
+    by = summarize(records, [])["answers"]["m / sentences"]["refused_by"]
+    assert by == {"claims": {"evidence": 2, "evidence_raw_right": 1, "not_in_corpus": 1},
+                  "coverage": {"evidence": 1, "evidence_raw_right": 0, "not_in_corpus": 0},
+                  "model": {"evidence": 0, "evidence_raw_right": 0, "not_in_corpus": 1}}
+
+
+def test_an_interrupted_eval_index_build_is_built_again(tmp_path: Path):
+    from rag.evaluation import eval_index_key
+
+    articles = ROOT / "eval" / "devset" / "articles.jsonl"
+    settings = Settings(cache_dir=tmp_path / "cache", seeds_dir=None)
+    full = open_eval_index(articles, settings, embedder=HashingEmbedder(), llm=ExtractiveFakeGenerator())
+    count = full.info().articles
+    full.close()
+    index_dir = settings.cache_dir / "eval-indexes" / eval_index_key(articles, settings, HashingEmbedder())
+    # What a build killed after its first article leaves: one article, and the mark.
+    partial = open_eval_index(articles, settings, embedder=HashingEmbedder(), llm=ExtractiveFakeGenerator())
+    partial.remove([a.id for a in partial.articles()][1:])
+    partial.close()
+    index_dir.with_name(index_dir.name + ".building").touch()
+    rebuilt = open_eval_index(articles, settings, embedder=HashingEmbedder(), llm=ExtractiveFakeGenerator())
+    assert rebuilt.info().articles == count > 1
+    assert not index_dir.with_name(index_dir.name + ".building").exists()
+    rebuilt.close()

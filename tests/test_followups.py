@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag import RAG
-from rag.followups import needs_history
+from rag.answer.followups import needs_history
 
 DEV = Path(__file__).resolve().parent.parent / "eval" / "devset" / "questions.jsonl"
 HISTORY = [("Where was Lavrov speaking?", "In Pyongyang [1].")]
@@ -52,4 +52,4 @@ def test_a_standalone_question_in_a_chat_skips_the_rewrite(fake_rag: RAG) -> Non
     assert len(fake_rag.generator.calls) == calls + 1  # the answer only, no rewrite
     assert answer.standalone_question is None
     fake_rag.ask("And what did he say about Iran?", history=HISTORY)
-    assert fake_rag.generator.calls[-2][0]["content"].startswith("Rewrite the last question")
+    assert fake_rag.generator.calls[-2].kind == "condense"

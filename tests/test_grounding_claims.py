@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering import finish_answer
-from rag.config import Settings
-from rag.grounding import name_runs, unsupported_claims
-from rag.injection import mask_instructions
-from rag.prompts import Prompts
+from rag.answer.grounding import name_runs, unsupported_claims
+from rag.answer.injection import mask_instructions
+from rag.answer.pipeline import finish_answer
+from rag.answer.prompts import Prompts
 from rag.results import ArticleInfo, Hit
+from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = next((ROOT / "seeds").glob("*.txt")).read_text(encoding="utf-8")

@@ -14,9 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rag import RAG, Settings
-from rag.embedding import HashingEmbedder
-from rag.generation import ExtractiveFakeGenerator
-from rag.loaders import SUPPORTED_SUFFIXES, load_bytes
+from rag.ingest.formats import SUPPORTED_SUFFIXES, load_bytes
+from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
 GOOD = {
     "harbour.txt": "Harbour reopens after storm\nOSLO (NTB) - The harbour of Valdora reopened on Monday after the storm.\n"

@@ -16,12 +16,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from rag import RAG, Settings
-from rag.answering import finish_answer
-from rag.guards import instruction_spans, looks_like_instruction, mask_instructions, ungrounded_sentences
-from rag.prompts import Prompts, quoted
+from rag.answer.guards import instruction_spans, looks_like_instruction, mask_instructions, ungrounded_sentences
+from rag.answer.pipeline import finish_answer
+from rag.answer.prompts import Prompts, quoted
 from rag.results import ArticleInfo, Hit
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from rag import RAG, Settings
-from rag.check import check_index
-from rag.embedding import HashingEmbedder
-from rag.generation import ExtractiveFakeGenerator
+from rag.index.check import check_index
+from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
 from .conftest import DATA, ROOT
 from .index_helpers import _env, write_articles
@@ -117,7 +116,7 @@ def test_a_file_name_that_is_not_utf8_fails_alone(rag: RAG, tmp_path: Path):
 
 
 def test_terminal_safe_neutralises_escapes_and_surrogates():
-    from rag.articles import terminal_safe
+    from rag.documents.articles import terminal_safe
 
     assert terminal_safe("a\x1b]0;owned\x07b\x1b[31mc") == "a\\x1b]0;owned\\x07b\\x1b[31mc"
     assert terminal_safe("caf\udce9.txt") == "caf\\xe9.txt"

@@ -97,7 +97,7 @@ def test_answer_checks_give_the_same_stems_from_many_threads():
     """Found by the load test: a shared snowball stemmer mixed up concurrent users' words."""
     import threading
 
-    from rag.citations import content_words
+    from rag.text import content_words
 
     texts = [f"The {w} councils were proposing vetoes and approvals number {i}" for i, w in
              enumerate(["harbour", "generational", "relational", "conditional", "operational", "rationalisation"])]

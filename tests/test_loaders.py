@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.loaders import load_file, load_paths
+from rag.ingest.formats import load_file, load_paths
 
 from .conftest import DATA, SEEDS
 
@@ -193,7 +193,7 @@ def test_latin1_file_is_decoded_as_cp1252_with_a_warning(tmp_path: Path):
     ],
 )
 def test_read_date_says_why_a_date_is_refused(value, expected, problem):
-    from rag.articles import read_date
+    from rag.documents.articles import read_date
 
     got, why = read_date(value, today=date(2026, 11, 29))
     assert got == expected

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from rag import ModelIntegrityError, ModelNotFoundError
-from rag import models
-from rag.config import Settings
+from rag.models import registry as models
+from rag.settings import Settings
 
 
 def test_bundled_names_resolve_offline():

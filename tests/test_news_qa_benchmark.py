@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from rag import Settings, metrics
-from rag.embedding import HashingEmbedder
-from rag.generation import ExtractiveFakeGenerator
+from rag import Settings
+from rag.evaluation import metrics
+from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import news_qa  # noqa: E402
-
 
 # ---------------------------------------------------------------- scoring
 

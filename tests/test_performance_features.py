@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import RAG, Settings, vector_index
-from rag.embedding import HashingEmbedder
-from rag.generation import ExtractiveFakeGenerator
+from rag import RAG, Settings
+from rag.index import vectors as vector_index
+from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
 
 def _articles(path: Path, n: int, start: int = 0) -> Path:
@@ -80,7 +80,7 @@ def test_falling_below_half_the_threshold_goes_back_to_exact(ivf_rag: RAG, tmp_p
 
 @pytest.mark.real_models
 def test_embedder_keeps_input_order_and_int8_stays_close(minilm) -> None:
-    from rag.embedding import load_embedder
+    from rag.models.embedding import load_embedder
 
     texts = ["short", "a much longer sentence about the harbour strike and its consequences " * 4, "mid length text here"] * 7
     batched = minilm.embed(texts)
@@ -115,7 +115,8 @@ def test_warm_system_prompt_is_reused_as_a_prefix(smollm) -> None:
 def test_caching_embedder_returns_the_same_vectors_and_embeds_only_new_texts():
     import numpy as np
 
-    from rag.embedding import CachingEmbedder, HashingEmbedder
+    from rag.models.embedding import CachingEmbedder
+    from rag.testing import HashingEmbedder
 
     class Counting(HashingEmbedder):
         def __init__(self) -> None:
@@ -141,7 +142,7 @@ def test_caching_embedder_returns_the_same_vectors_and_embeds_only_new_texts():
 
 @pytest.mark.real_models
 def test_bf16_embeddings_match_float32(minilm, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag.embedding import load_embedder
+    from rag.models.embedding import load_embedder
 
     monkeypatch.setenv("RAG_EMBED_DTYPE", "float32")
     fp32 = load_embedder("all-MiniLM-L6-v2")
@@ -153,5 +154,5 @@ def test_bf16_embeddings_match_float32(minilm, monkeypatch: pytest.MonkeyPatch) 
     cos = np.sum(a * b, axis=1)
     assert cos.min() > 0.9995 and not np.array_equal(a, b)  # really bf16, and the same vectors for search
     monkeypatch.setenv("RAG_EMBED_DTYPE", "fp8")
-    with pytest.raises(ValueError, match="RAG_EMBED_DTYPE"):
+    with pytest.raises(ValueError, match="embed_dtype"):  # Settings.embed_dtype, read from RAG_EMBED_DTYPE
         load_embedder("all-MiniLM-L6-v2")

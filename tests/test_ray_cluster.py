@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from rag import RAG, Settings
-from rag.generation import ExtractiveFakeGenerator
+from rag.testing import ExtractiveFakeGenerator
 
 pytest.importorskip("ray")
 

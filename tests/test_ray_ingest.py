@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rag import RAG, Settings, ray_ingest
-from rag.embedding import HashingEmbedder
-from rag.generation import ExtractiveFakeGenerator
-from rag.store import DATABASE
+from rag import RAG, Settings
+from rag.index.store import DATABASE
+from rag.ingest import ray_engine as ray_ingest
+from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
 from .conftest import DATA, ROOT, SEEDS
 
@@ -239,7 +239,7 @@ def test_a_worker_killed_mid_ingest_is_restarted_and_the_index_is_whole(ray_clus
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
     monkeypatch.setattr(ray_ingest, "EMBED_BATCH", 4)
-    monkeypatch.setattr("rag.ingest.COMMIT_BATCH", 8)  # several commits, some before the kill
+    monkeypatch.setattr("rag.ingest.driver.COMMIT_BATCH", 8)  # several commits, some before the kill
     archive = _archive(tmp_path / "archive", 40)
     state = tmp_path / "state"
     state.mkdir()

@@ -8,7 +8,6 @@ import pytest
 
 from rag import RAG, Answer, Settings
 
-
 pytestmark = pytest.mark.real_models
 
 

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from rag import RAG, Answer, Settings
-from rag.embedding import HashingEmbedder
 from rag.errors import ModelNotFoundError, RemoteModelError
-from rag.remote import REMOTE_LLM, OpenAICompatibleGenerator
+from rag.models.remote import REMOTE_LLM, OpenAICompatibleGenerator
+from rag.testing import HashingEmbedder
 from tests.processes import free_port, stop
 
 SERVER_KEY = "llama-server-key"
@@ -61,7 +61,7 @@ def test_unreachable_server_is_a_clear_error_naming_the_url(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory):
-    from rag.models import resolve_llm
+    from rag.models.registry import resolve_llm
 
     model = resolve_llm("smollm2-135m-instruct", Settings().cache_dir)
     port = free_port()

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from rag import RAG, RagError
-from rag.dedup import signature, similarity
-from rag.embedding import HashingEmbedder
-from rag.evidence import select_evidence
+from rag.answer.evidence import select_evidence
+from rag.answer.retrieval import collapse_copies, fuse, query_terms
+from rag.documents.dedup import signature, similarity
 from rag.results import ArticleInfo, Hit
-from rag.retrieval import collapse_copies, fuse, query_terms
+from rag.testing import HashingEmbedder
 
 from .conftest import DATA, ROOT, SEEDS
 
@@ -113,7 +113,7 @@ def test_one_article_cannot_fill_the_context(tmp_path: Path):
 def test_recency_prior_reweights_and_never_filters() -> None:
     from datetime import date
 
-    from rag.retrieval import Ranking, recency_factor
+    from rag.answer.retrieval import Ranking, recency_factor
 
     today = date(2024, 3, 1)
     r = Ranking(recency_half_life_days=30, recency_weight=2.0, today=today)

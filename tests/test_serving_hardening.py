@@ -23,10 +23,10 @@ from markdown_it import MarkdownIt
 from pydantic import SecretStr
 
 from rag import RAG, Settings
-from rag.embedding import HashingEmbedder
-from rag.rendering import answer_markdown, sources_html
 from rag.results import Answer, ArticleInfo, Citation, Hit
-from rag.server import create_app
+from rag.serve.http import create_app
+from rag.serve.rendering import answer_markdown, sources_html
+from rag.testing import HashingEmbedder
 from tests.processes import free_port
 
 from .conftest import SEEDS
@@ -283,8 +283,8 @@ def test_urls_from_sources_are_text_in_answers_and_links_only_to_the_article():
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, RAG, object]]:
-    from rag.generation import ExtractiveFakeGenerator
-    from rag.webapp import launch
+    from rag.serve.web import launch
+    from rag.testing import ExtractiveFakeGenerator
 
     with pytest.MonkeyPatch.context() as mp:
         for var in ("RAG_HOST", "RAG_USERNAME", "RAG_PASSWORD", "RAG_MAX_UPLOAD_BYTES", "RAG_MAX_UPLOAD_FILES"):
@@ -332,7 +332,7 @@ def test_the_web_app_refuses_a_foreign_host_and_cross_origin_writes(web):
 
 
 def test_answer_accepts_only_listed_model_names(web):
-    from rag.models import resolve_llm
+    from rag.models.registry import resolve_llm
 
     url, rag, _ = web
     model = resolve_llm("smollm2-135m-instruct", rag.settings.cache_dir)

@@ -27,10 +27,10 @@ import pytest
 
 from rag import RAG, Settings
 from rag.errors import RagError
-from rag.generation import ExtractiveFakeGenerator
-from rag.loaders import SUPPORTED_SUFFIXES
-from rag.uploads import WebLimits, safe_upload_name, store_uploads
-from rag.webapp import launch
+from rag.ingest.formats import SUPPORTED_SUFFIXES
+from rag.serve.uploads import WebLimits, safe_upload_name, store_uploads
+from rag.serve.web import launch
+from rag.testing import ExtractiveFakeGenerator
 
 from .conftest import ROOT, SEEDS
 

@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from rag import RAG, IndexCorruptError, IndexMismatchError, RagError, Settings
-from rag.embedding import HashingEmbedder
-from rag.generation import ExtractiveFakeGenerator
+from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
 from .conftest import DATA, SEEDS
 

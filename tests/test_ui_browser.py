@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from rag import RAG, Settings
-from rag.webapp import launch
+from rag.serve.web import launch
 
 from .conftest import DATA, ROOT, SEEDS
 
@@ -258,7 +258,7 @@ def test_no_file_outside_is_served_and_uploads_are_capped(server):
 def test_login_is_required_when_a_password_is_set(monkeypatch, tmp_path: Path, minilm):
     from gradio_client import Client
 
-    from rag.generation import ExtractiveFakeGenerator
+    from rag.testing import ExtractiveFakeGenerator
 
     monkeypatch.setenv("RAG_USERNAME", "editor")
     monkeypatch.setenv("RAG_PASSWORD", "s3cret-pass")

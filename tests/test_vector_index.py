@@ -9,7 +9,7 @@ import faiss
 import numpy as np
 import pytest
 
-from rag import vector_index as vi
+from rag.index import vectors as vi
 
 DIM = 32
 

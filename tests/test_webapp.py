@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from rag.rendering import answer_markdown, escape, sources_html
 from rag.results import Answer, ArticleInfo, Citation, Hit
-from rag.uploads import WebLimits, safe_upload_name, store_uploads
+from rag.serve.rendering import answer_markdown, escape, sources_html
+from rag.serve.uploads import WebLimits, safe_upload_name, store_uploads
 
 EVIL = 'Breaking <script>alert(1)</script> <img src=x onerror="alert(2)"> [click](javascript:alert(3)) **bold**'
 INFO = ArticleInfo("e1", "<b>Evil</b> headline", "Src <i>x</i>", "javascript:alert(4)", None, date(2024, 1, 2), "e.txt", 1, "now")
