@@ -139,6 +139,7 @@ def run(
     progress: bool = True,
     choices: bool = False,
     slice_others: int | None = None,
+    on_variant: Any = None,
 ) -> dict[str, Any]:
     """Measure every variant; returns {"config", "variants": {name: {half: summary}}, "records"}."""
     from rag import Settings
@@ -188,6 +189,8 @@ def run(
             summary["seconds"] = time.perf_counter() - started
         result["variants"][name] = {"settings": changes, "summary": summaries}
         result["records"][name] = records
+        if on_variant is not None:  # a long run keeps what it measured so far
+            on_variant(result)
     return result
 
 
@@ -267,11 +270,15 @@ def main(argv: list[str] | None = None) -> int:
     variants = {n: VARIANTS[n] for n in names}
     if args.set:
         variants["custom"] = {k: json.loads(v) if v[:1] in "0123456789-[{tfn" else v for k, v in (s.split("=", 1) for s in args.set)}
-    result = run(args.data, variants, modes=tuple(m for m in args.modes.split(",") if m), answers=not args.no_answers,
-                 llm=args.llm, answers_limit=args.answers_limit, choices=args.choices, slice_others=args.slice)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "news_qa.json").write_text(json.dumps(result, indent=1, default=str, ensure_ascii=False))
-    (args.out / "news_qa.md").write_text(markdown(result))
+
+    def save(result: dict[str, Any]) -> None:
+        (args.out / "news_qa.json").write_text(json.dumps(result, indent=1, default=str, ensure_ascii=False))
+        (args.out / "news_qa.md").write_text(markdown(result))
+
+    result = run(args.data, variants, modes=tuple(m for m in args.modes.split(",") if m), answers=not args.no_answers,
+                 llm=args.llm, answers_limit=args.answers_limit, choices=args.choices, slice_others=args.slice,
+                 on_variant=save)
     print(markdown(result))
     print(f"wrote {args.out / 'news_qa.md'} and news_qa.json")
     return 0

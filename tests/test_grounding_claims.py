@@ -55,6 +55,19 @@ def test_an_answer_that_inverts_its_cited_sentence_is_refused():
     assert "north korea" in answer.notes[0]
 
 
+def test_a_time_the_question_gave_is_restated_not_claimed():
+    """Dev set: "How many people had Storm Ardis killed, according to the report two days ago?"
+    was refused over the "2" of "two days ago". The question's own time phrase is not a claim;
+    any other number still has to be in the cited sentence."""
+    question = "What did Lavrov say about Seoul, according to the report two days ago?"
+    kept = unsupported_claims("According to the report two days ago, Lavrov said Seoul is one of the factors that "
+                              "escalates the situation [1].", HITS, question)
+    assert kept == []
+    invented = unsupported_claims("According to the report three days ago, Lavrov said Seoul is one of the factors "
+                                  "that escalates the situation [1].", HITS, question)
+    assert invented and "3" in invented[0][1]
+
+
 def test_the_faithful_answer_is_kept_and_quotes_its_sentence():
     answer = _finish("Lavrov said Seoul is one of the factors that escalates the situation [1].")
     assert not answer.refused, answer.notes

@@ -89,9 +89,15 @@ def test_benchmark_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     data = _tiny_news_qa(tmp_path / "news-qa")
     settings = Settings(cache_dir=tmp_path / "cache", seeds_dir=None)
     variants = {"baseline": news_qa.BASELINE, "default": {}}
+    saved: list[list[str]] = []  # what a long run has kept after each variant
     result = news_qa.run(data, variants, settings=settings, embedder=HashingEmbedder(),
-                         generator=ExtractiveFakeGenerator(), progress=False)
+                         generator=ExtractiveFakeGenerator(), progress=False,
+                         on_variant=lambda r: saved.append(list(r["variants"])))
+    assert saved == [["baseline"], ["baseline", "default"]]
     assert result["config"]["questions"] == {"evidence": 12, "not_in_corpus": 2, "asked": 14}
+    # The evidence ceiling (no model): does what the model reads hold the right answer?
+    check = result["variants"]["default"]["summary"][news_qa.TUNED]["evidence_check"]
+    assert check["n"] == 6 and 0.0 <= check["in_evidence"] <= check["in_retrieved"] + 1e-9 <= 1.0 + 1e-9
     for name in variants:
         halves = result["variants"][name]["summary"]
         assert set(halves) == {news_qa.TUNED, news_qa.HELD_OUT}
