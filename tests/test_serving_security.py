@@ -241,8 +241,9 @@ def test_the_chat_cannot_ingest_files_it_was_not_sent(servers):
     """A hand-made API call naming a server path (not an upload) must not index that file."""
     server = servers["open"]
     before = _index_state(server)
-    targets = ["/etc/passwd", str(ROOT / "README.md"), str(ROOT / "rag" / "webapp.py"),
+    targets = ["/etc/passwd", str(ROOT / "README.md"), str(ROOT / "rag" / "serve" / "web.py"),
                str(server.rag.store.directory / "manifest.json"), str(servers["login"].rag.store.directory / "store.sqlite")]
+    assert all(Path(t).is_file() for t in targets)  # real files, or the test would prove nothing
     with httpx.Client() as client:
         for target in targets:
             event, outputs = call_api(client, server.url, "add_articles", [[_file_data(target)]])
@@ -343,7 +344,7 @@ def _targets(server: Server) -> dict[str, str]:
         "passwd": "/etc/passwd",
         "sqlite": str(index / "store.sqlite"),
         "manifest": str(index / "manifest.json"),
-        "source": str(ROOT / "rag" / "webapp.py"),
+        "source": str(ROOT / "rag" / "serve" / "web.py"),
         "readme": str(ROOT / "README.md"),
     }
     if cache:
