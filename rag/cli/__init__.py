@@ -1,4 +1,7 @@
-"""The ``rag`` command: a thin layer over :class:`rag.RAG`."""
+"""The ``rag`` command: a thin layer over :class:`rag.RAG`.
+
+The group and the core commands live here; each feature family adds its commands from its own
+module of this package (registered at the bottom), sharing the helpers in :mod:`rag.cli.common`."""
 
 from __future__ import annotations
 
@@ -7,68 +10,13 @@ import sys
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 
-from rag.api import RAG
+from rag.cli.common import Bar, echo, open_rag, settings_from
 from rag.documents.articles import terminal_safe
 from rag.errors import RagError
 from rag.options import AskOptions
 from rag.results import Answer, Hit, final_answer
 from rag.settings import MODES, Settings
-
-
-def _echo(message: object = "", nl: bool = True, err: bool = False) -> None:
-    """click.echo for anything that may hold a file name, a title or a model's words: controls
-    (terminal escape sequences) and undecodable bytes are printed as visible escapes."""
-    click.echo(terminal_safe(str(message)), nl=nl, err=err)
-
-
-def _settings(index: Path | None, llm: str | None) -> Settings:
-    try:
-        settings = Settings()
-    except ValidationError as e:  # a bad RAG_* variable: name it, no traceback
-        problems = "; ".join(f"RAG_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
-        raise RagError(f"bad setting: {problems}") from None
-    updates: dict[str, object] = {}
-    if index is not None:
-        updates["index_dir"] = index
-    if llm is not None:
-        updates["llm"] = llm
-    return settings.model_copy(update=updates)
-
-
-def _open(ctx: click.Context, seed: bool = True) -> RAG:
-    settings: Settings = ctx.obj["settings"]
-    bar = _Bar("indexing seeds")
-    try:
-        return RAG.open(settings=settings, seed=seed, progress=bar)
-    finally:
-        bar.close()
-
-
-class _Bar:
-    """tqdm bar driven by (done, total) callbacks."""
-
-    def __init__(self, desc: str, unit: str = "chunk") -> None:
-        self.desc = desc
-        self.unit = unit
-        self._bar = None
-
-    def __call__(self, done: int, total: int) -> None:
-        from tqdm import tqdm
-
-        if self._bar is None:
-            if total == 0:
-                return
-            self._bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr)
-        if total != self._bar.total:  # the Ray engine learns the total as files are parsed
-            self._bar.total = total
-            self._bar.refresh()
-        self._bar.update(done - self._bar.n)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
 
 
 @click.group()
@@ -79,7 +27,7 @@ class _Bar:
 def cli(ctx: click.Context, index: Path | None, llm: str | None, verbose: bool) -> None:
     """Ask questions about news articles; answers cite the passages they come from."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = {"settings": _settings(index, llm)}
+    ctx.obj = {"settings": settings_from(index, llm)}
 
 
 @cli.command("ingest")
@@ -103,20 +51,20 @@ def ingest_cmd(
         from rag.ingest.ray_engine import ray_available, unavailable_message
 
         if not ray_available():
-            _echo(f"note: {unavailable_message()}; ingesting with the local engine instead", err=True)
+            echo(f"note: {unavailable_message()}; ingesting with the local engine instead", err=True)
             engine = "local"
-    rag = _open(ctx, seed=False)
-    bar = _Bar("embedding") if engine == "local" else _Bar("embedding on Ray", unit="article")
+    rag = open_rag(ctx, seed=False)
+    bar = Bar("embedding") if engine == "local" else Bar("embedding on Ray", unit="article")
     try:
         report = rag.add(
             list(paths), progress=bar, engine=engine, ray_address=address, workers=workers,  # type: ignore[arg-type]
-            wait=not no_wait, on_wait=lambda message: _echo(message, err=True), follow_symlinks=follow_symlinks,
+            wait=not no_wait, on_wait=lambda message: echo(message, err=True), follow_symlinks=follow_symlinks,
         )
     finally:
         bar.close()
-    _echo(report.summary())
+    echo(report.summary())
     for failure in report.failed:
-        _echo(f"  failed: {failure.path}: {failure.reason}", err=True)
+        echo(f"  failed: {failure.path}: {failure.reason}", err=True)
     if report.failed and not (report.added or report.updated or report.duplicates):
         sys.exit(1)
 
@@ -124,7 +72,7 @@ def ingest_cmd(
 def _print_sources(hits: list[Hit], cited: set[int] | None = None) -> None:
     for n, hit in enumerate(hits, start=1):
         mark = "*" if cited and n in cited else " "
-        _echo(f"{mark}[{n}] {hit.article.label()}  (score {hit.score:.2f}, id {hit.article.id})")
+        echo(f"{mark}[{n}] {hit.article.label()}  (score {hit.score:.2f}, id {hit.article.id})")
 
 
 @cli.command("ask")
@@ -141,31 +89,31 @@ def ask_cmd(
     mode: str | None, today: str | None, as_json: bool,
 ) -> None:
     """Answer a question, streaming, then list the sources."""
-    rag = _open(ctx)
+    rag = open_rag(ctx)
     streamed = False
 
     def show(piece: str) -> None:
         nonlocal streamed
         if not as_json:
-            _echo(piece, nl=False)
+            echo(piece, nl=False)
             streamed = True
 
     options = AskOptions(k=k, since=since, until=until, mode=mode, today=today)  # type: ignore[arg-type]
     answer = final_answer(rag.stream(question, options=options), show)
     if as_json:
-        _echo(_answer_json(answer))
+        echo(_answer_json(answer))
         return
     if streamed:
-        _echo()
+        echo()
     if not streamed or answer.text.strip() != answer.raw_text.strip():
-        _echo(("" if not streamed else "\nChecked answer: ") + answer.text)
-    _echo("\nSources:")
+        echo(("" if not streamed else "\nChecked answer: ") + answer.text)
+    echo("\nSources:")
     for c in answer.citations:
-        _echo(f"  [{c.n}] {c.article.label()}\n      “{c.quote}”")
+        echo(f"  [{c.n}] {c.article.label()}\n      “{c.quote}”")
     if not answer.citations:
         _print_sources(answer.sources)
     for note in answer.notes:
-        _echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
 
 
 def _answer_json(answer: Answer) -> str:
@@ -183,13 +131,13 @@ def _answer_json(answer: Answer) -> str:
 @click.pass_context
 def search_cmd(ctx: click.Context, query: str, k: int, since: str | None, until: str | None, mode: str | None) -> None:
     """Show the passages most relevant to a query."""
-    rag = _open(ctx)
+    rag = open_rag(ctx)
     hits = rag.search(query, k=k, since=since, until=until, mode=mode)  # type: ignore[arg-type]
     if not hits:
-        _echo("no passages found")
+        echo("no passages found")
     for n, hit in enumerate(hits, start=1):
-        _echo(f"[{n}] {hit.score:.3f}  {hit.article.label()}  (article {hit.article.id}, chars {hit.start}-{hit.end})")
-        _echo("    " + hit.text.replace("\n", "\n    "))
+        echo(f"[{n}] {hit.score:.3f}  {hit.article.label()}  (article {hit.article.id}, chars {hit.start}-{hit.end})")
+        echo("    " + hit.text.replace("\n", "\n    "))
 
 
 @cli.command("eval")
@@ -220,7 +168,7 @@ def eval_cmd(
     else:
         raise click.UsageError("give QUESTIONS with --articles, or --beir DIR")
     for problem in problems:
-        _echo(f"skipped {problem}", err=True)
+        echo(f"skipped {problem}", err=True)
     if not qs:
         raise RagError("no usable questions")
     rag = open_eval_index(articles, settings)
@@ -232,8 +180,8 @@ def eval_cmd(
     report = evaluator.run(limit=limit, seed=seed)
     report.config["questions_path"] = str(questions or beir)
     for path in report.save(out):
-        _echo(f"wrote {path}")
-    _echo(report.markdown())
+        echo(f"wrote {path}")
+    echo(report.markdown())
 
 
 @cli.command("info")
@@ -243,17 +191,17 @@ def info_cmd(ctx: click.Context, list_articles: bool) -> None:
     """What is indexed, and with which models."""
     from rag.models.registry import installed_llms
 
-    rag = _open(ctx, seed=False)
+    rag = open_rag(ctx, seed=False)
     info = rag.info()
-    _echo(f"index:     {info.directory}")
-    _echo(f"articles:  {info.articles}   chunks: {info.chunks}")
-    _echo(f"embedder:  {info.embedder} (dim {info.dim})")
-    _echo(f"chunking:  {info.chunk_tokens} tokens, {info.chunk_overlap_tokens} overlap")
-    _echo(f"llm:       {info.llm}")
-    _echo(f"installed: {', '.join(installed_llms()) or 'no bundled LLM'}")
+    echo(f"index:     {info.directory}")
+    echo(f"articles:  {info.articles}   chunks: {info.chunks}")
+    echo(f"embedder:  {info.embedder} (dim {info.dim})")
+    echo(f"chunking:  {info.chunk_tokens} tokens, {info.chunk_overlap_tokens} overlap")
+    echo(f"llm:       {info.llm}")
+    echo(f"installed: {', '.join(installed_llms()) or 'no bundled LLM'}")
     if list_articles:
         for a in rag.articles():
-            _echo(f"  {a.id}  {a.published or '----------'}  {a.chunk_count:3d} chunks  {a.title}  [{a.source or '-'}]")
+            echo(f"  {a.id}  {a.published or '----------'}  {a.chunk_count:3d} chunks  {a.title}  [{a.source or '-'}]")
 
 
 @cli.command("check")
@@ -273,7 +221,7 @@ def check_cmd(ctx: click.Context, repair: bool) -> None:
         return load_embedder(Store._read_manifest(directory / MANIFEST).embedder, settings.embed_batch_size)
 
     report = repair_index(directory, load_embedder=load) if repair else check_index(directory)  # type: ignore[arg-type]
-    _echo(report.text())
+    echo(report.text())
     sys.exit(0 if report.ok else 1)
 
 
@@ -283,7 +231,7 @@ def check_cmd(ctx: click.Context, repair: bool) -> None:
 @click.pass_context
 def rm_cmd(ctx: click.Context, refs: tuple[str, ...], yes: bool) -> None:
     """Remove articles by id, id prefix, URL or source file path."""
-    rag = _open(ctx, seed=False)
+    rag = open_rag(ctx, seed=False)
     titles = {a.id: a.title for a in rag.articles()}
     ids: list[str] = []
     for ref in refs:
@@ -296,33 +244,33 @@ def rm_cmd(ctx: click.Context, refs: tuple[str, ...], yes: bool) -> None:
                 raise RagError(f"{many}; nothing was removed. Run again with --yes to remove them all, "
                                "or name one article by its id")
             for article_id in found[:20]:
-                _echo(f"  {article_id}  {titles.get(article_id, '')}")
+                echo(f"  {article_id}  {titles.get(article_id, '')}")
             if not click.confirm(terminal_safe(f"{many}. Remove them all?"), default=False):
-                _echo("nothing was removed", err=True)
+                echo("nothing was removed", err=True)
                 sys.exit(1)
         ids.extend(found)
     removed = rag.remove(list(dict.fromkeys(ids)))
-    _echo(f"removed {len(removed)} article(s): {', '.join(removed)}")
+    echo(f"removed {len(removed)} article(s): {', '.join(removed)}")
 
 
 @cli.command("chat")
 @click.pass_context
 def chat_cmd(ctx: click.Context) -> None:
     """Chat in the terminal; follow-up questions use the conversation."""
-    rag = _open(ctx)
+    rag = open_rag(ctx)
     history: list[tuple[str, str]] = []
     while True:
         try:
             question = click.prompt("you", prompt_suffix="> ")
         except (EOFError, click.Abort):
-            _echo()
+            echo()
             return
         answer = final_answer(rag.stream(question, history=history))
         if answer.standalone_question:
-            _echo(f"(searching for: {answer.standalone_question})")
-        _echo(answer.text)
+            echo(f"(searching for: {answer.standalone_question})")
+        echo(answer.text)
         for c in answer.citations:
-            _echo(f"  [{c.n}] {c.article.label()}")
+            echo(f"  [{c.n}] {c.article.label()}")
         history.append((question, answer.text))
 
 
@@ -352,21 +300,25 @@ def serve_cmd(ctx: click.Context, host: str | None, port: int | None, no_preload
     """Serve the OpenAI-compatible HTTP API (/v1/chat/completions, /v1/search, /v1/articles)."""
     from rag.serve.http import serve
 
-    rag = _open(ctx)
+    rag = open_rag(ctx)
     if not no_preload:
         rag.preload()
     serve(rag, host=host, port=port)
+
+
+# Feature families add their commands from their own modules of this package, registered here:
+# `from rag.cli import <module>` then `cli.add_command(<module>.<command>)`.
 
 
 def main() -> None:
     try:
         cli(standalone_mode=True)
     except RagError as e:
-        _echo(f"error: {e}", err=True)
+        echo(f"error: {e}", err=True)
         sys.exit(2)
     except OSError as e:  # the disk or the file system refused (full, read-only, permissions)
         where = f" ({e.filename})" if e.filename else ""
-        _echo(f"error: {e.strerror or e}{where}", err=True)
+        echo(f"error: {e.strerror or e}{where}", err=True)
         sys.exit(2)
 
 
