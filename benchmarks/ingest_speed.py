@@ -19,8 +19,8 @@ from common import Results, make_articles, median, timed, write_jsonl
 def chunk_texts(src: Path, embedder: Any) -> list[str]:
     """Exactly the texts our ingest embeds (headline + date + passage), loaded and chunked as it does."""
     from rag.documents.chunking import ChunkerSettings, embedding_text
-    from rag.ingest.driver import chunk
     from rag.ingest.formats import load_paths
+    from rag.ingest.stages import chunk
 
     articles = load_paths([src], max_bytes=1 << 30).articles
     return [embedding_text(a, c.text) for a, chunks in chunk(articles, ChunkerSettings(), embedder.count_tokens) for c in chunks]

@@ -1,6 +1,7 @@
-"""Peak driver memory of `--engine ray` against article count: the streaming driver (this tree)
-against the driver before it (``rag/ingest/ray_engine.py`` at ``--before``, which read every file and
-parsed every article before embedding any).
+"""Peak driver memory of `--engine ray` against article count: this tree against the ``rag``
+package at ``--before`` (default: the last streaming driver with a per-article report and the
+run's duplicate sets in memory; 6c921d5 is the one that read every file and parsed every article
+before embedding any). Both run through ``RAG.add(..., engine="ray")``, each from its own tree.
 
 Each run is a fresh process: a local Ray cluster (2 CPUs), a fresh index, one JSON file per
 article (distinct synthetic articles of ~150 words, no near-duplicates), ingested with 2 workers.
@@ -10,8 +11,7 @@ the fast ``rag.testing.HashingEmbedder`` (64 dims): the point is the driver's me
 embedding speed, and MiniLM would make the large runs take hours on 2 cores. The index itself
 also grows with the archive on the driver (the FAISS vectors are held in memory by design; the
 near-duplicate bands and signatures stay in SQLite, rag.index.near_duplicates); the "index" column
-estimates that part, and "report" is the ``IngestReport`` the ingest returns (an id and a
-per-file result for every article: it is the answer, not a buffer).
+estimates that part, and "report" is the deep size of the ``IngestReport`` the ingest returns.
 
     .venv/bin/python benchmarks/ray_memory.py                       # 1k, 10k, 30k articles
     .venv/bin/python benchmarks/ray_memory.py --articles 1000,10000,30000,100000 --json out.json
@@ -20,11 +20,11 @@ per-file result for every article: it is the answer, not a buffer).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,9 +33,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+TREE = os.environ.get("RAG_BENCH_TREE", str(ROOT))  # where this run's ``rag`` comes from (set per version)
+sys.path.insert(0, TREE)
 
-BEFORE = "6c921d5"  # the last commit with the non-streaming driver
+BEFORE = "6ee2b4d"  # the last commit with two drivers, a per-article report and in-memory duplicate sets
 WORDS = [f"{a}{b}" for a in ("har", "vel", "tor", "mik", "sun", "dra", "pol", "ken", "lu", "ost", "bre", "qua")
          for b in ("bor", "dan", "ett", "ix", "om", "ul", "ar", "en", "is", "ok", "ash", "ine", "und", "ep")]
 
@@ -70,33 +71,24 @@ def heap_size(obj: object, seen: set[int] | None = None) -> int:
     return size
 
 
-def _before_module(rev: str):
-    """``rag/ingest/ray_engine.py`` as it was at ``rev``, imported inside the ``rag`` package."""
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:rag/ingest/ray_engine.py"],
-                            capture_output=True, text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp(prefix="rag-ray-before-")) / "ray_ingest_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("rag.ray_ingest_before", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    import ray.cloudpickle
-
-    ray.cloudpickle.register_pickle_by_value(module)  # Ray's workers cannot import it by name
-    return module
+def _tree(rev: str) -> Path:
+    """The ``rag`` package (and its prompts) as it was at ``rev``, exported (not checked out) into a temporary folder."""
+    target = Path(tempfile.mkdtemp(prefix="rag-ray-before-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "rag", "prompts"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
 
 
-def one_run(corpus: Path, version: str, rev: str, workers: int) -> dict:
-    """In this process: ingest ``corpus`` with one driver version, sampling RSS."""
+def one_run(corpus: Path, version: str, workers: int) -> dict:
+    """In this process (whose ``rag`` is the version's tree): ingest ``corpus``, sampling RSS."""
     import psutil
     import ray
 
+    import rag
     from rag import RAG, Settings
-    from rag.ingest import ray_engine as ray_ingest
     from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
-    module = ray_ingest if version == "after" else _before_module(rev)
+    assert Path(rag.__file__).is_relative_to(TREE), (rag.__file__, TREE)
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     # Ray Data's driver-side machinery is imported by the old code on first use; import it
     # (and the commit path's datasketch/scipy) before the baseline so both start alike.
@@ -120,8 +112,7 @@ def one_run(corpus: Path, version: str, rev: str, workers: int) -> dict:
     sampler.start()
     started = time.perf_counter()
     try:
-        report = module.ingest_on_ray([corpus], rag.store, module.embedder_factory(rag.embedder),
-                                      rag.settings.max_file_bytes, workers=workers)
+        report = rag.add([corpus], engine="ray", workers=workers)
     finally:
         stop.set()
         sampler.join()
@@ -130,11 +121,12 @@ def one_run(corpus: Path, version: str, rev: str, workers: int) -> dict:
     rag.close()
     ray.shutdown()
     assert not report.failed, report.failed[:3]
-    return {"version": version, "articles": len(report.added), "chunks": info.chunks, "seconds": seconds,
+    counts = getattr(report, "counts", None)  # exact counts; older reports listed every id
+    return {"version": version, "articles": counts.added if counts else len(report.added), "chunks": info.chunks, "seconds": seconds,
             "baseline_mb": baseline / 1e6, "peak_mb": peak / 1e6, "growth_mb": (peak - baseline) / 1e6,
             # FAISS vectors (64 float32 per chunk) and their ids (int64, and IndexIDMap2's reverse map)
             "index_mb": info.chunks * (64 * 4 + 8 + 40) / 1e6,
-            "report_mb": heap_size(report) / 1e6}  # the IngestReport returned: ids, one FileResult per file
+            "report_mb": heap_size(report) / 1e6}  # the IngestReport returned
 
 
 def main() -> None:
@@ -147,19 +139,23 @@ def main() -> None:
     parser.add_argument("--one", nargs=2, metavar=("CORPUS", "VERSION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one_run(Path(args.one[0]), args.one[1], args.before, args.workers)))
+        print(json.dumps(one_run(Path(args.one[0]), args.one[1], args.workers)))
         return
 
     results = []
+    versions = args.versions.split(",")
+    trees = {"after": ROOT, **({"before": _tree(args.before)} if "before" in versions else {})}
     with tempfile.TemporaryDirectory(prefix="rag-bench-raymem-") as tmp:
         for n in [int(x) for x in args.articles.split(",") if x.strip()]:
             corpus = Path(tmp) / f"corpus-{n}"
             make_corpus(corpus, n)
-            for version in args.versions.split(","):
+            for version in versions:
+                # Ray's workers put the driver's working directory first on their path (and inherit
+                # PYTHONPATH), so they run the same tree as the driver.
+                env = {**os.environ, "RAG_BENCH_TREE": str(trees[version]), "PYTHONPATH": str(trees[version])}
                 out = subprocess.run(
-                    [sys.executable, __file__, "--one", str(corpus), version, "--before", args.before,
-                     "--workers", str(args.workers)],
-                    capture_output=True, text=True,
+                    [sys.executable, str(Path(__file__).resolve()), "--one", str(corpus), version,
+                     "--workers", str(args.workers)], capture_output=True, text=True, env=env, cwd=trees[version],
                 )
                 if out.returncode:
                     print(out.stderr[-3000:], file=sys.stderr)
@@ -169,8 +165,10 @@ def main() -> None:
                 print(f"{version:6} {n:>7} articles: peak {r['peak_mb']:.0f} MB (+{r['growth_mb']:.0f} MB) "
                       f"in {r['seconds']:.0f} s", file=sys.stderr)
 
+    if "before" in trees:
+        shutil.rmtree(trees["before"])
     print(f"\nDriver RSS, `--engine ray`, {args.workers} workers, HashingEmbedder, {os.cpu_count()} CPU cores; "
-          f"before = rag/ingest/ray_engine.py at {args.before}\n")
+          f"before = the rag package at {args.before}\n")
     print("| articles | chunks | driver | peak RSS (MB) | growth during ingest (MB) | of which index, est. (MB) "
           "| of which the report (MB) | seconds |")
     print("|---|---|---|---|---|---|---|---|")

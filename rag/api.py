@@ -15,14 +15,16 @@ from rag.answer import retrieval
 from rag.answer.dates import resolve_dates
 from rag.answer.evidence import select_evidence
 from rag.answer.followups import needs_history
-from rag.answer.pipeline import AnswerGuards, History, Request, condense_question, stream_answer
+from rag.answer.pipeline import AnswerGuards, History, Phase, Request, condense_question, stream_answer
 from rag.answer.prompts import Prompts
 from rag.documents.chunking import ChunkerSettings
 from rag.errors import RagError
 from rag.index.check import CheckReport, check_index, repair_index
 from rag.index.locks import ingest_lock
 from rag.index.store import Store
-from rag.ingest.driver import Progress, ingest
+from rag.ingest.driver import OnFile, Progress, ingest
+from rag.ingest.engines import Engine
+from rag.ingest.engines.local import LocalEngine
 from rag.models.embedding import CachingEmbedder, Embedder, load_embedder
 from rag.models.llama import Generator, LlamaCppGenerator
 from rag.models.registry import installed_llms, resolve_llm
@@ -30,6 +32,8 @@ from rag.models.remote import REMOTE_LLM, OpenAICompatibleGenerator
 from rag.options import AskFields, AskOptions, DateLike
 from rag.results import Answer, ArticleInfo, Evidence, Hit, IngestReport, final_answer
 from rag.settings import Settings
+from rag.stories import service as stories
+from rag.stories.results import Briefing, Related, Timeline
 
 log = logging.getLogger(__name__)
 def _as_date(value: DateLike, name: str) -> date | None:
@@ -191,6 +195,7 @@ class RAG:
         ray_address: str | None = None,
         workers: int | None = None,
         follow_symlinks: bool = False,
+        on_file: OnFile | None = None,
     ) -> IngestReport:
         """Index files and directories (recursively). Bad files are reported, never fatal;
         content already indexed is skipped; a changed article replaces its old version.
@@ -200,7 +205,10 @@ class RAG:
         (``on_wait`` gets a "waiting for another ingest (pid N …)" message) or, with
         ``wait=False``, raises :class:`IndexBusyError`. Questions are answered meanwhile.
 
-        ``engine="ray"`` parses, chunks and embeds on Ray actors (:mod:`rag.ingest.ray_engine`): on the
+        The report keeps exact counts and the first ``IngestReport.keep`` ids, failures and file
+        results; ``on_file`` gets every file's result as soon as the file is done.
+
+        ``engine="ray"`` parses, chunks and embeds on Ray actors (:mod:`rag.ingest.engines.ray`): on the
         cluster at ``ray_address`` (default ``settings.ray_address``; none starts a local Ray)
         with ``workers`` embedding actors (default ``settings.ray_workers``); this process
         still writes the index. Without Ray installed, the local engine runs and a warning
@@ -210,19 +218,17 @@ class RAG:
         if engine not in ("local", "ray"):
             raise RagError(f"unknown ingest engine {engine!r}; choose 'local' or 'ray'")
         if engine == "ray":
-            from rag.ingest import ray_engine
+            from rag.ingest.engines import ray as ray_engine
 
             if not ray_engine.ray_available():
                 log.warning("%s; ingesting with the local engine", ray_engine.unavailable_message())
                 engine = "local"
         with ingest_lock(self.store.directory, wait, on_wait or log.warning):
+            chosen: Engine = LocalEngine(self.embedder)
             if engine == "ray":
-                return ray_engine.ingest_on_ray(
-                    paths, self.store, ray_engine.embedder_factory(self.embedder), self.settings.max_file_bytes,
-                    address=ray_address or self.settings.ray_address, workers=workers or self.settings.ray_workers,
-                    progress=progress, follow_symlinks=follow_symlinks,
-                )
-            return ingest(paths, self.store, self.embedder, self.settings.max_file_bytes, progress, follow_symlinks)
+                chosen = ray_engine.RayEngine(self.embedder, address=ray_address or self.settings.ray_address,
+                                              workers=workers or self.settings.ray_workers)
+            return ingest(paths, self.store, chosen, self.settings.max_file_bytes, progress, follow_symlinks, on_file)
 
     def remove(self, refs: str | Sequence[str]) -> list[str]:
         """Remove articles by id (or id prefix, URL, or the file path they came from).
@@ -364,7 +370,28 @@ class RAG:
         relative dates, token and temperature overrides, and ``choices``, options the question
         comes with (a quiz; they join the search, the model reads them, and ``Answer.choice`` is
         the one the answer names). Setting ``cancel`` stops the generation at the next token
-        (the final Answer then holds what was written)."""
+        (the final Answer then holds what was written); set before the answer's prompt runs,
+        the model is not called for it at all."""
+        events = self.stream_phases(question, history, options, cancel=cancel, **changes)
+        try:
+            for event in events:
+                if not isinstance(event, Phase):
+                    yield event
+        finally:
+            events.close()  # a consumer that stops early releases the model now
+
+    def stream_phases(
+        self,
+        question: str,
+        history: History | None = None,
+        options: AskOptions | None = None,
+        *,
+        cancel: threading.Event | None = None,
+        **changes: Unpack[AskFields],
+    ) -> Iterator[str | Answer | Phase]:
+        """:meth:`stream`, with a :class:`~rag.answer.pipeline.Phase` before each step that comes
+        before the first word (rewriting a follow-up, searching, the model reading N passages),
+        for a progress line."""
         if not question.strip():
             raise RagError("the question is empty")
         o = (options or AskOptions()).with_changes(**changes)
@@ -373,10 +400,14 @@ class RAG:
         generator = self.generator_for(o.llm)
         # Only a question that points back at the conversation is rewritten (a model call).
         needs = needs_history(question, history or [])
+        if needs:
+            yield Phase("rewriting")
         standalone = condense_question(generator, self.prompts, question, history or [], cancel) if needs else question
+        yield Phase("searching")
         found = self.evidence(standalone, o, choices=choices)
         request = Request(question, standalone, choices, found.date_note, started, time.perf_counter() - started,
                           self._guards(), generator.name)
+        yield Phase("reading", len(found.passages))
         # The pipeline builds the final Answer once, with everything it reports (see rag.answer.pipeline).
         yield from stream_answer(
             request, found.retrieved, found.passages, generator, self.prompts, self.article_text,
@@ -396,3 +427,22 @@ class RAG:
         """Answer ``question`` from the indexed articles, citing them as [n] (see :meth:`stream`);
         ``on_token`` gets each piece of the reply as it is written."""
         return final_answer(self.stream(question, history, options, **changes), on_token)
+
+    def brief(self, since: DateLike | str = None, until: DateLike = None, topic: str | None = None,
+              max_stories: int | None = None, *, llm: bool | str = False, today: DateLike = None) -> Briefing:
+        """The period's stories (news views: rag.stories), best covered and most recent first, each in 2-3 cited
+        sentences; ``since``: a date or "7d"/"2w" back from ``until`` (default: ``today``). With ``llm`` (True or a
+        model name) a model writes each summary, shown only if every sentence passes the grounding check."""
+        generator = self.generator_for(llm if isinstance(llm, str) else None) if llm else None
+        return stories.brief(self.store, self._cached_embedder, self.settings, since, until, topic, max_stories,
+                             generator, _as_date(today, "today"))
+
+    def timeline(self, query: str, since: DateLike = None, until: DateLike = None) -> Timeline:
+        """Dated, cited events about ``query`` in date order; copies of one event are one entry."""
+        hits = self.search(query, k=self.settings.timeline_pool, since=since, until=until) if query.strip() else []
+        return stories.timeline(self.store, self._cached_embedder, self.settings, query, hits,
+                                _as_date(since, "since"), _as_date(until, "until"))
+
+    def related(self, article_id: str) -> Related:
+        """The article's own story's other coverage, and the earlier and later stories of its subject."""
+        return stories.related(self.store, self.settings, article_id)

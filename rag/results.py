@@ -122,9 +122,43 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Location:
+    """Where in the input something happened: a file, and a record inside it when the file holds
+    many (a JSONL line, a JSON list's item). A value, so nothing re-parses ``'feed.jsonl:3'``."""
+
+    file: str
+    line: int | None = None  # 1-based line of a JSONL record
+    record: int | None = None  # 0-based index in a JSON list
+
+    def __str__(self) -> str:
+        """'feed.jsonl:3', 'list.json[2]' or the file: how reports have always named it."""
+        if self.line is not None:
+            return f"{self.file}:{self.line}"
+        return f"{self.file}[{self.record}]" if self.record is not None else self.file
+
+    @property
+    def label(self) -> str:
+        """'line 3', 'record 2', or '' for the whole file."""
+        if self.line is not None:
+            return f"line {self.line}"
+        return f"record {self.record}" if self.record is not None else ""
+
+    def moved(self, file: str) -> Location:
+        """The same place in a file shown under another name."""
+        return Location(file, self.line, self.record)
+
+
+@dataclass(frozen=True)
 class FileFailure:
-    path: str
+    """A file or record that failed (or loaded with a warning), and why."""
+
+    location: Location
     reason: str
+
+    @property
+    def path(self) -> str:
+        """The location as text ('feed.jsonl:3'); ``location.file`` is the file alone."""
+        return str(self.location)
 
 
 @dataclass
@@ -151,9 +185,27 @@ class FileResult:
         return "; ".join(parts + self.failures + [f"warning: {w}" for w in self.warnings])
 
 
+REPORT_KEEPS = 1_000  # entries an IngestReport keeps per list: a 100,000-file archive must not fill memory
+
+
+@dataclass
+class IngestCounts:
+    """Exact totals of one ingest (the report's lists keep at most ``REPORT_KEEPS`` entries each)."""
+
+    added: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    warnings: int = 0
+    near_duplicates: int = 0
+    files: int = 0
+
+
 @dataclass
 class IngestReport:
-    """What ``RAG.add`` did: counts, per-file results, and a reason for each failure."""
+    """What ``RAG.add`` did: exact counts, and the ids, per-file results and failures of the first
+    ``keep`` of each (all of them, for any ingest of up to ``keep`` files and articles). The full
+    per-file detail of a larger ingest goes to the ``on_file`` callback as each file finishes."""
 
     added: list[str] = field(default_factory=list)  # article ids
     updated: list[str] = field(default_factory=list)
@@ -165,14 +217,60 @@ class IngestReport:
     files: dict[str, FileResult] = field(default_factory=dict)  # by file path
     near_duplicates: dict[str, str] = field(default_factory=dict)  # new article id -> the one it copies
     engine: str = "local"  # which ingest engine ran: "local" or "ray"
+    counts: IngestCounts = field(default_factory=IngestCounts)
+    keep: int = field(default_factory=lambda: REPORT_KEEPS)  # read when made, so tests can lower it
+
+    @property
+    def complete(self) -> bool:
+        """True when every list holds all its entries (nothing was left out for size)."""
+        c, kept = self.counts, (self.added, self.updated, self.duplicates, self.failed, self.warnings)
+        return [len(x) for x in kept] == [c.added, c.updated, c.duplicates, c.failed, c.warnings] and (
+            len(self.near_duplicates) == c.near_duplicates and len(self.files) == c.files
+        )
 
     def file(self, path: str) -> FileResult:
-        return self.files.setdefault(path, FileResult(path))
+        """The result of the file at ``path``, kept in ``files`` while there is room."""
+        result = self.files.get(path)
+        if result is None:
+            result = FileResult(path)
+            self.counts.files += 1
+            if len(self.files) < self.keep:
+                self.files[path] = result
+        return result
+
+    def note_added(self, article_id: str, changed: bool) -> None:
+        ids = self.updated if changed else self.added
+        if len(ids) < self.keep:
+            ids.append(article_id)
+        if changed:
+            self.counts.updated += 1
+        else:
+            self.counts.added += 1
+
+    def note_duplicate(self, origin: str) -> None:
+        self.counts.duplicates += 1
+        if len(self.duplicates) < self.keep:
+            self.duplicates.append(origin)
+
+    def note_near_duplicate(self, article_id: str, original: str) -> None:
+        self.counts.near_duplicates += 1
+        if len(self.near_duplicates) < self.keep:
+            self.near_duplicates[article_id] = original
+
+    def note_failure(self, failure: FileFailure, warning: bool = False) -> None:
+        kept = self.warnings if warning else self.failed
+        if warning:
+            self.counts.warnings += 1
+        else:
+            self.counts.failed += 1
+        if len(kept) < self.keep:
+            kept.append(failure)
 
     def summary(self) -> str:
+        c = self.counts
         return (
-            f"{len(self.added)} added, {len(self.updated)} updated, "
-            f"{len(self.duplicates)} duplicates skipped, {len(self.failed)} failed, "
+            f"{c.added} added, {c.updated} updated, "
+            f"{c.duplicates} duplicates skipped, {c.failed} failed, "
             f"{self.chunks} chunks in {self.seconds:.1f}s"
         )
 

@@ -138,6 +138,29 @@ class Settings(BaseSettings):
     )
     ray_workers: int = Field(2, ge=1, description="Chunk+embed workers (one model each) for `--engine ray`.")
 
+    # Feeds (`rag sync`, rag.feeds) and the watched folder (`rag watch`).
+    feed_concurrency: int = Field(4, ge=1, le=32, description="Feeds and pages fetched at once.")
+    feed_host_interval: float = Field(1.0, ge=0.0, description="Seconds between two requests to the same host.")
+    feed_connect_timeout: float = Field(10.0, gt=0, description="Seconds to connect to a feed or page server.")
+    feed_timeout: float = Field(30.0, gt=0, description="Seconds one feed or page download may take in all.")
+    feed_max_bytes: int = Field(10_000_000, ge=1, description="Larger feeds and pages are refused.")
+    feed_max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed per request.")
+    watch_debounce_ms: int = Field(1600, ge=50, description="`rag watch`: changes within this time are ingested together.")
+
+    # Briefings, timelines and related coverage (rag.stories); measured on eval/stories by benchmarks/stories.py.
+    story_link_similarity: float = Field(0.5, ge=0, le=2, description="Average similarity articles of one story keep.")
+    story_name_weight: float = Field(0.3, ge=0, le=1, description="What shared names add to two articles' similarity.")
+    story_gap_days: int = Field(3, ge=0, description="Days apart before articles' similarity starts to drop.")
+    story_gap_penalty: float = Field(0.03, ge=0, description="Similarity lost per further day apart.")
+    story_recency_half_life_days: float = Field(3.0, gt=0, description="A briefing story's recency halves this often.")
+    story_topic_min_similarity: float = Field(0.35, ge=-1, le=1, description="`--topic`: a passage this close keeps its article.")
+    briefing_max_stories: int = Field(10, ge=1, le=100, description="Stories in a briefing by default.")
+    timeline_pool: int = Field(30, ge=1, le=500, description="Passages a timeline reads.")
+    timeline_max_events: int = Field(15, ge=1, le=200, description="Events in a timeline.")
+    timeline_min_similarity: float = Field(0.3, ge=-1, le=1, description="A sentence this close to the subject can be an event.")
+    related_min_similarity: float = Field(0.5, ge=-1, le=1, description="A passage this close to an article makes a neighbour.")
+    related_max_stories: int = Field(5, ge=1, le=50, description="Earlier and later stories shown for an article.")
+
     # A remote model server, used when RAG_LLM=openai-compatible (or a request picks that model).
     remote_llm_base_url: str | None = Field(
         None, description="OpenAI-compatible server URL, e.g. http://127.0.0.1:8080/v1 (llama.cpp server, vLLM)."

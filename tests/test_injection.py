@@ -21,7 +21,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from rag import RAG, Settings
-from rag.answer.guards import instruction_spans, looks_like_instruction, mask_instructions, ungrounded_sentences
+from rag.answer.guards import ungrounded_sentences
+from rag.answer.injection import instruction_spans, looks_like_instruction, mask_instructions
 from rag.answer.pipeline import finish_answer
 from rag.answer.prompts import Prompts, quoted
 from rag.results import ArticleInfo, Hit

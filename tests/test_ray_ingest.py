@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from rag import RAG, Settings
 from rag.index.store import DATABASE
-from rag.ingest import ray_engine as ray_ingest
+from rag.ingest.engines import ray as ray_ingest
+from rag.results import FileResult, Location
 from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
 from .conftest import DATA, ROOT, SEEDS
@@ -209,6 +210,25 @@ def test_ray_driver_holds_a_bounded_window_of_the_archive(ray_cluster, monkeypat
         assert rag.check().ok
     # 1 worker x 2 calls in flight x 2 files of 400 KB, and their serialised copies: a few MB.
     assert peak < total / 4, f"driver heap peaked at {peak / 1e6:.1f} MB for a {total / 1e6:.1f} MB archive"
+
+
+def test_on_ray_the_report_is_bounded_and_locations_typed_as_locally(ray_cluster, monkeypatch, tmp_path: Path):
+    """The Ray engine goes through the same driver: exact counts, the first few entries kept, every
+    file's whole result handed to ``on_file`` once, and record locations as values."""
+    monkeypatch.setattr("rag.results.REPORT_KEEPS", 3)
+    monkeypatch.setattr(ray_ingest, "PARSE_BATCH", 4)  # several windows
+    archive = _archive(tmp_path / "archive", 20)
+    (archive / "lines.jsonl").write_text('{"title": "Ferry", "body": "The ferry ran late again on Tuesday."}\n{\n')
+    results: dict[str, list[FileResult]] = {"ray": [], "local": []}
+    with _open(tmp_path / "ray", HashingEmbedder()) as rag:
+        on_ray = rag.add([archive], engine="ray", workers=1, on_file=results["ray"].append)
+    with _open(tmp_path / "local", HashingEmbedder()) as rag:
+        local = rag.add([archive], on_file=results["local"].append)
+    assert on_ray.counts == local.counts and (on_ray.counts.added, on_ray.counts.files, on_ray.counts.failed) == (21, 21, 1)
+    assert len(on_ray.added) == 3 and on_ray.added == local.added and not on_ray.complete
+    assert on_ray.failed == local.failed and on_ray.failed[0].location == Location(str(archive / "lines.jsonl"), line=2)
+    by_path = {name: sorted(found, key=lambda r: r.path) for name, found in results.items()}
+    assert by_path["ray"] == by_path["local"] and len(by_path["ray"]) == 21
 
 
 class _DiesOnce(HashingEmbedder):

@@ -186,6 +186,19 @@ def test_add_json_articles_per_article_results_then_delete(client: TestClient):
     _assert_openai_error(client.delete(f"/v1/articles/{article_id[:8]}", headers=AUTH), 404)  # no prefixes over HTTP
 
 
+def test_a_file_of_many_articles_gets_their_ids_in_the_order_read(client: TestClient, seeded: RAG):
+    records = [{"title": "Harbour reopens", "text": "The old harbour in Kirkwall reopened on Monday after repairs."},
+               {"title": "Ferry strike ends", "text": "Ferry crews in Stromness ended their strike after a pay deal."}]
+    jsonl = "".join(json.dumps(r) + "\n" for r in records).encode()
+    r = client.post("/v1/articles", files=[("files", ("two.jsonl", jsonl, "application/jsonl"))], headers=AUTH)
+    (result,) = r.json()["results"]
+    assert result["status"] == "added" and len(result["article_ids"]) == 2, result
+    titles = {a.id: a.title for a in seeded.articles()}
+    assert [titles[i] for i in result["article_ids"]] == ["Harbour reopens", "Ferry strike ends"]
+    assert all(client.delete(f"/v1/articles/{i}", headers=AUTH).json()["deleted"] for i in result["article_ids"])
+    assert not any(a.id in result["article_ids"] for a in seeded.articles())
+
+
 def test_add_uploaded_files_with_safe_names_and_limits(client: TestClient, seeded: RAG, monkeypatch: pytest.MonkeyPatch):
     files = [
         ("files", ("../../evil story.md", b"---\ntitle: Uploaded\n---\nA bridge in Perth was closed for inspection.", "text/markdown")),

@@ -4,8 +4,11 @@ Screenshots go to test-output/screenshots/."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,15 +32,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextmanager
+def serving(rag: RAG) -> Iterator[str]:
+    """``rag``'s chat on a free local port; closed, with ``rag``, afterwards."""
+    port = _free_port()
+    app = launch(rag=rag, port=port, block=False)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        app.close()
+        rag.close()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, minilm, qwen):
     index = tmp_path_factory.mktemp("ui-index")
     rag = RAG.open(settings=Settings(index_dir=index, seeds_dir=SEEDS), embedder=minilm, llm=qwen)
-    port = _free_port()
-    app = launch(rag=rag, port=port, block=False)
-    yield f"http://127.0.0.1:{port}", rag
-    app.close()
-    rag.close()
+    with serving(rag) as url:
+        yield url, rag
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +87,7 @@ def _ask(page, question: str, timeout: float = 180) -> list[str]:
             if not seen or seen[-1] != text:
                 seen.append(text)
             # Streamed pieces are plain text; only the final, checked answer has citation links.
-            if bots.nth(n - 1).locator("a.cite").count() or "do not say" in text:
+            if bots.nth(n - 1).locator("a.cite").count() or "I could not find" in text:
                 time.sleep(0.3)
                 return seen
         time.sleep(0.05)
@@ -89,13 +101,30 @@ def test_streamed_answer_with_citation_that_opens_its_passage(server, browser):
     seen = _ask(page, "How many days of national mourning did Türkiye declare?")
     # At least one state between the placeholder and the final answer: words arrived before the
     # end. (How many the page shows depends on how often a loaded machine lets Gradio push.)
-    partial = [t for t in seen[:-1] if t.strip() and t.strip() != "…" and t != seen[-1]]
+    partial = [t for t in seen[:-1] if "Writing…" in t and t.split("Writing…")[0].strip()]
     assert partial, f"the answer did not stream: {seen}"
+    # Before the words, the bubble said what was going on, with the seconds.
+    assert any(re.match(r"(Searching the articles|Reading \d+ passages?)… \d+ s", t) for t in seen), seen
     answer = page.locator("#chatbot [data-testid='bot']").last
     assert "three days" in answer.inner_text().lower()
 
-    answer.locator("a.cite").first.click()
+    # A citation looks like a link and previews its sentence on hover and on keyboard focus.
+    cite = answer.locator("a.cite").first
+    assert page.evaluate("e => getComputedStyle(e).textDecorationLine", cite.element_handle()) == "underline"
+    preview = cite.locator(".cite-preview")
+    assert not preview.is_visible()
+    cite.hover()
+    assert preview.is_visible() and "mourning" in preview.inner_text()
+    inside = """([tip, box]) => { const a = tip.getBoundingClientRect(), b = box.getBoundingClientRect();
+                  return a.left >= b.left && a.right <= b.right && a.top >= b.top; }"""
+    assert page.evaluate(inside, [preview.element_handle(), page.locator("#chatbot").element_handle()])
+    page.mouse.move(0, 0)
+    cite.focus()
+    assert preview.is_visible()
+    page.screenshot(path=str(SHOTS / "citation-preview.png"))
+    page.keyboard.press("Enter")  # the keyboard path: Enter on [n] opens its card and focuses it
     card = page.locator("#sources details.src.cited").first
+    page.wait_for_function("document.activeElement && document.activeElement.closest('#sources details.src.cited')")
     assert card.get_attribute("open") is not None
     assert "three days of national mourning" in card.locator("mark").first.inner_text()
     card.locator("details.full-article > summary").click()
@@ -203,15 +232,18 @@ def test_remove_date_range_and_stop(server, browser, tmp_path: Path):
     # A date range with nothing in it: the answer says so; a bad date is a clear message.
     page.get_by_role("tab", name="Chat").click()
     page.locator("#chatbot").scroll_into_view_if_needed()
-    page.get_by_text("Options").click()
-    page.fill("#since textarea", "2030-01-01")
+    page.get_by_text("Filters and options").click()
+    page.fill("#since input", "2030-01-01")
     _ask(page, "Where was Lavrov speaking?")
-    assert "do not say" in page.locator("#chatbot [data-testid='bot']").last.inner_text()
-    page.fill("#since textarea", "last week-ish")
+    assert "I could not find any article published on or after 2030-01-01" in page.locator("#chatbot [data-testid='bot']").last.inner_text()
+    bubbles = page.locator("#chatbot [data-testid='bot']").count()
+    page.fill("#since input", "last week-ish")
     page.fill("#question textarea", "Where was Lavrov speaking?")
     page.click("#send")
-    page.wait_for_function("document.querySelector('#chatbot').innerText.includes('is not a date')", timeout=30_000)
-    page.fill("#since textarea", "")
+    page.wait_for_function("document.querySelector('#date-error').innerText.includes('is not a date')", timeout=30_000)
+    assert page.locator("#chatbot [data-testid='bot']").count() == bubbles  # a field error, not a chat message
+    page.fill("#since input", "")
+    page.press("#since input", "Enter")
 
     # Stop ends a generation, and the shared model is free for the next question.
     bots = page.locator("#chatbot [data-testid='bot']").count()
@@ -221,8 +253,17 @@ def test_remove_date_range_and_stop(server, browser, tmp_path: Path):
         f"document.querySelectorAll('#chatbot [data-testid=bot]').length > {bots}", timeout=60_000
     )
     page.wait_for_timeout(1500)  # the model is rewriting the question or answering
+    assert page.locator("#send").is_disabled() and page.locator("#stop").is_enabled()
     page.click("#stop")
-    page.wait_for_function("document.querySelector('#chatbot').innerText.includes('(stopped)')", timeout=10_000)
+    try:
+        page.wait_for_function(
+            "['(stopped)', 'Stopped before the answer began'].some(t => document.querySelector('#chatbot').innerText.includes(t))",
+            timeout=10_000,
+        )
+    except Exception:
+        page.screenshot(path=str(SHOTS / "stop-failed.png"), full_page=True)
+        raise
+    assert page.locator("#send").is_enabled() and page.locator("#stop").is_disabled()
     stopped = page.locator("#chatbot [data-testid='bot']").last.inner_text()
     page.wait_for_timeout(3000)
     assert page.locator("#chatbot [data-testid='bot']").last.inner_text() == stopped

@@ -24,7 +24,9 @@ def test_chat_markdown_escapes_html_and_markdown_but_links_citations():
     assert "<script>" not in md and "<img" not in md and "<q>" not in md
     assert "&lt;script&gt;" in md
     assert "\\[click\\]\\(javascript:alert\\(3\\)\\)" in md and "\\*\\*bold\\*\\*" in md
-    assert '<a class="cite" href="#src-0-1" data-turn="0" data-n="1">[1]</a>' in md
+    assert '<a class="cite" href="#src-0-1" data-turn="0" data-n="1">[1]<span class="cite-preview" role="tooltip">' in md
+    preview = md.split('role="tooltip">')[1].split("</span></a>")[0]  # the quoted sentence, escaped like the answer
+    assert "&lt;script&gt;" in preview and "<i>" not in preview and "\\*\\*bold\\*\\*" in preview
     assert "\\[2\\]" in md  # a citation that resolved to nothing is shown as text, not a link
 
 

@@ -46,6 +46,9 @@ _OPENERS = frozenset(
 )
 # "one" is mostly not a number ("one of the factors").
 _LOOSE_NUMBERS = frozenset({"1"})
+# Name words sharing their first this many letters are one name ('Korea'/'Korean',
+# 'Türkiye'/'Turkish'); shorter words must match whole ('Xi', 'UN').
+NAME_STEM_LETTERS = 4
 
 
 def _key(word: str) -> str:
@@ -53,10 +56,11 @@ def _key(word: str) -> str:
 
 
 def _same(a: str, b: str) -> bool:
-    """The same name word: equal, or sharing a stem of 4+ letters ('Korea'/'Korean', 'Türkiye'/'Turkish')."""
+    """The same name word: equal, or sharing a stem of NAME_STEM_LETTERS letters."""
     if a == b:
         return True
-    return len(a) >= 4 and len(b) >= 4 and a[:4] == b[:4]
+    n = NAME_STEM_LETTERS
+    return len(a) >= n and len(b) >= n and a[:n] == b[:n]
 
 
 def name_runs(text: str, known: set[str] | None = None, common: set[str] | None = None) -> list[tuple[str, ...]]:

@@ -3,8 +3,11 @@
 Before generation: a question naming something (a person, place, number) that no retrieved
 passage mentions is declined without asking the model. After generation: an answer that is
 only a citation is replaced by the cited sentence; an uncited answer gets citations where its
-words clearly come from a source, and is declined when they come from none. Sentences in
-the sources that read as instructions to an AI are not evidence (see the injection section).
+words clearly come from a source, and is declined when they come from none; an answer
+sentence that follows an injected instruction, echoes the system prompt or has no support in
+the sources is dropped. Which source sentences are instructions is rag.answer.injection's
+call; whether a sentence's names and numbers are in what it cites is rag.answer.grounding's.
+The thresholds are named below, each with what it decides.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import re
 from collections.abc import Sequence
 
 from rag.answer.citations import CITATION, metadata_fields, strip_citations
+from rag.answer.grounding import NAME_STEM_LETTERS
 from rag.answer.injection import injected_text, instruction_spans, looks_like_instruction, mask_instructions
 from rag.answer.prompts import REFUSAL_MARKER
 from rag.results import Hit
 from rag.text import content_words, fold, numbers, overlap, split_sentences
 
+# rag.answer.pipeline reaches these through this module.
 __all__ = ["instruction_spans", "looks_like_instruction", "mask_instructions", "numbers"]
 
 # Capitalised words that do not name anything a passage must contain.
@@ -42,6 +47,26 @@ _REFUSAL_PATTERNS = re.compile(
 # "Serbia". Measured on news-qa-2024: these were 3 of the guard's 5 refusals of answerable
 # questions in a 20-question sample, and 1 of its 10 catches.
 _DEMONYM = re.compile(r"(?:ican|ean|ian|ese|ish)s?$")
+# Four-digit numbers in this range are years: dates, which the metadata (not the text) carries.
+YEARS = range(1900, 2101)
+# An answer with fewer content words than this ("Elena Teslova [1]") is a short one: when a
+# check drops it, the cited sentence answers instead of a refusal.
+FULL_ANSWER_WORDS = 3
+# An uncited answer sentence is cited to the source that holds at least this share of its
+# content words (text and metadata); below it the words are the model's own.
+CITE_MIN_OVERLAP = 0.5
+# After generation, an answer sentence is dropped when it uses words found only in
+# instruction-like source text and less than this share of its words is in the news content
+# (an obeyed injection) ...
+OBEYED_INJECTION_SUPPORT = 0.8
+# ... or when it has at least UNGROUNDED_MIN_WORDS content words and less than this share of
+# them is in the question or the sources (it talks about something else; shorter sentences,
+# "Yes, he did.", carry too few words to judge) ...
+UNGROUNDED_SUPPORT = 0.2
+UNGROUNDED_MIN_WORDS = 3
+# ... or when it repeats this many words in a row of the system prompt (shorter runs of the
+# prompt are phrases an answer uses too: "the cited source says").
+PROMPT_ECHO_WORDS = 5
 
 
 def salient_terms(question: str) -> list[str]:
@@ -59,8 +84,8 @@ def salient_terms(question: str) -> list[str]:
         if run:
             terms.append(" ".join(run))
             run = []
-        if word.isdigit() and not (len(word) == 4 and 1900 <= int(word) <= 2100):
-            terms.append(word)  # years are dates, which the metadata (not the text) carries
+        if word.isdigit() and not (len(word) == 4 and int(word) in YEARS):
+            terms.append(word)
     if run:
         terms.append(" ".join(run))
     return terms
@@ -78,10 +103,10 @@ def _covered(term: str, folded_words: set[str], raw_text: str) -> bool:
         return True
     for part in parts:
         f = fold(part.replace(".", ""))
-        if len(f) < 4:
+        if len(f) < NAME_STEM_LETTERS:
             if f in folded_words:
                 return True
-        elif any(w.startswith(f[:4]) for w in folded_words):
+        elif any(w.startswith(f[:NAME_STEM_LETTERS]) for w in folded_words):
             return True
     return False
 
@@ -114,12 +139,12 @@ def is_refusal(text: str) -> bool:
     return bool(_REFUSAL_PATTERNS.search(first))
 
 
-def has_words(text: str, minimum: int = 3) -> bool:
+def has_words(text: str, minimum: int = FULL_ANSWER_WORDS) -> bool:
     """Does the answer say anything besides citations? ('[3]' alone does not.)"""
     return len(content_words(strip_citations(text))) >= minimum
 
 
-def add_missing_citations(text: str, hits: Sequence[Hit], threshold: float = 0.5) -> str | None:
+def add_missing_citations(text: str, hits: Sequence[Hit], threshold: float = CITE_MIN_OVERLAP) -> str | None:
     """Cite, sentence by sentence, the source an uncited answer's words come from.
 
     Returns None when no sentence is supported by any source: then the answer is not grounded.
@@ -143,10 +168,10 @@ def add_missing_citations(text: str, hits: Sequence[Hit], threshold: float = 0.5
     return " ".join(out) if supported else None
 
 
-# ---------------------------------------------------------------- prompt injection
-# Which source sentences are not evidence lives in rag.answer.injection; re-exported here.
+# ---------------------------------------------------------------- answer sentences without support
+# (which source sentences are injected instructions: rag.answer.injection)
 
-def _shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
+def _shingles(text: str, n: int = PROMPT_ECHO_WORDS) -> set[tuple[str, ...]]:
     words = [fold(w) for w in re.findall(r"\w+", text)]
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
@@ -173,6 +198,8 @@ def ungrounded_sentences(
         if not words:
             continue
         support = len(words & known) / len(words)
-        if (words & injected and support < 0.8) or (len(words) >= 3 and support < 0.2) or _shingles(sentence) & prompt_shingles:
+        obeyed = bool(words & injected) and support < OBEYED_INJECTION_SUPPORT
+        off_topic = len(words) >= UNGROUNDED_MIN_WORDS and support < UNGROUNDED_SUPPORT
+        if obeyed or off_topic or _shingles(sentence) & prompt_shingles:
             bad.append(answer[span.start : span.end].strip())
     return bad

@@ -136,6 +136,9 @@ CANNED_REPLY_MAX_WORDS = 3
 SHOUTING_MIN_WORDS = 5
 SHOUTING_SHARE = 0.7
 _NAME = re.compile(r"(?<![\w'’])[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*")
+# Shorter capitalised words ("Mr", "St", "UN") are too often initials and abbreviations to show
+# that an editorial note names someone the article does not.
+_NAME_MIN_LETTERS = 3
 
 
 def _normal(text: str) -> str:
@@ -166,7 +169,8 @@ def _names(text: str) -> set[str]:
     for m in _NAME.finditer(text):
         if m.start() == 0:
             continue
-        out.update(w for w in (fold(w) for w in re.findall(r"\w+", m.group())) if len(w) > 2 and w not in STOPWORDS)
+        words = (fold(w) for w in re.findall(r"\w+", m.group()))
+        out.update(w for w in words if len(w) >= _NAME_MIN_LETTERS and w not in STOPWORDS)
     return out
 
 

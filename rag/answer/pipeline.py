@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from rag.answer import guards
 from rag.answer.choices import pick_choice
@@ -18,6 +19,16 @@ from rag.results import Answer, Hit
 from rag.text import split_sentences
 
 History = Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """What answering is doing before its first word (:meth:`rag.RAG.stream_phases`), for a
+    progress line: ``rewriting`` a follow-up, ``searching``, then ``reading`` ``passages``
+    (the model processes its prompt, the long wait on a CPU) until the first piece arrives."""
+
+    name: Literal["rewriting", "searching", "reading"]
+    passages: int = 0
 
 
 def condense_question(
@@ -228,7 +239,11 @@ def stream_answer(
     messages = prompts.answer_messages(
         question, _evidence(hits, {h.article.id: article_text(h.article.id) or "" for h in hits}), choices
     )
-    for piece in generator.stream(messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel):
+    # Stopped before the first word (say, while a follow-up was rewritten): no prompt is run, so
+    # the model is free now instead of after a whole prompt evaluation nobody will read.
+    stopped = cancel is not None and cancel.is_set()
+    pieces = iter(()) if stopped else generator.stream(messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel)
+    for piece in pieces:
         if first_token is None:
             first_token = time.perf_counter() - started
         raw += piece

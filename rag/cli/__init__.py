@@ -48,7 +48,7 @@ def ingest_cmd(
     if engine != "ray" and (address or workers):
         raise click.UsageError("--address and --workers only apply with --engine ray")
     if engine == "ray":
-        from rag.ingest.ray_engine import ray_available, unavailable_message
+        from rag.ingest.engines.ray import ray_available, unavailable_message
 
         if not ray_available():
             echo(f"note: {unavailable_message()}; ingesting with the local engine instead", err=True)
@@ -65,6 +65,8 @@ def ingest_cmd(
     echo(report.summary())
     for failure in report.failed:
         echo(f"  failed: {failure.path}: {failure.reason}", err=True)
+    if (unlisted := report.counts.failed - len(report.failed)) > 0:
+        echo(f"  … and {unlisted:,} more failures (the first {len(report.failed):,} are listed)", err=True)
     if report.failed and not (report.added or report.updated or report.duplicates):
         sys.exit(1)
 
@@ -283,11 +285,16 @@ def chat_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def ui_cmd(ctx: click.Context, host: str | None, port: int | None, index: Path | None, api: bool) -> None:
     """Open the browser chat (also `python ui.py`, with these options)."""
-    from rag.serve.web import launch
+    from rag.serve.address import check_port
 
-    settings: Settings = ctx.obj["settings"]
+    # `python ui.py` runs this command on its own, without the group that reads the settings.
+    settings: Settings = ctx.obj["settings"] if ctx.obj else settings_from(None, None)
     if index is not None:
         settings = settings.model_copy(update={"index_dir": index})
+    check_port(host or settings.host, port or settings.port)  # before Gradio's import (~4 s) and the models
+
+    from rag.serve.web import launch
+
     launch(settings, host=host, port=port, api=api)
 
 
@@ -298,8 +305,11 @@ def ui_cmd(ctx: click.Context, host: str | None, port: int | None, index: Path |
 @click.pass_context
 def serve_cmd(ctx: click.Context, host: str | None, port: int | None, no_preload: bool) -> None:
     """Serve the OpenAI-compatible HTTP API (/v1/chat/completions, /v1/search, /v1/articles)."""
+    from rag.serve.address import check_port
     from rag.serve.http import serve
 
+    settings: Settings = ctx.obj["settings"]
+    check_port(host or settings.api_host, port or settings.api_port, env="RAG_API_PORT")  # before the models load
     rag = open_rag(ctx)
     if not no_preload:
         rag.preload()
@@ -308,11 +318,26 @@ def serve_cmd(ctx: click.Context, host: str | None, port: int | None, no_preload
 
 # Feature families add their commands from their own modules of this package, registered here:
 # `from rag.cli import <module>` then `cli.add_command(<module>.<command>)`.
+from rag.cli import feeds as _feeds  # noqa: E402  (rag feeds add|list|rm, rag sync, rag watch)
+
+for _command in _feeds.COMMANDS:
+    cli.add_command(_command)
+
+from rag.cli import stories as _stories  # noqa: E402  (rag brief, rag timeline, rag related)
+
+for _command in _stories.COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:
+    run(cli)
+
+
+def run(command: click.Command) -> None:
+    """Run ``command`` (the ``rag`` group, or ``ui`` alone for ``python ui.py``) with rag's errors
+    printed as one line and a non-zero exit."""
     try:
-        cli(standalone_mode=True)
+        command(standalone_mode=True)
     except RagError as e:
         echo(f"error: {e}", err=True)
         sys.exit(2)

@@ -21,8 +21,11 @@ import json
 import os
 import shlex
 import sqlite3
+import tempfile
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -34,14 +37,13 @@ from rag.errors import RagError
 from rag.index import migrations
 from rag.index.check_rows import check_rows, repair_rows
 from rag.index.files import DIGEST_SUFFIX, copy_generation, digest_problem, is_corruption, stray_temp_files
-from rag.index.locks import INGEST_LOCK, WRITE_LOCK, file_lock, ingest_lock
+from rag.index.locks import INGEST_LOCK, ingest_lock
 from rag.index.store import DATABASE, MANIFEST, SCHEMA_VERSION, Manifest, Store, missing_database_message
 
 if TYPE_CHECKING:
     from rag.models.embedding import Embedder
 
 Severity = Literal["error", "warning"]
-_TABLES = {"meta", "articles", "chunks", "chunks_fts"}
 _REBUILD_FAISS = {"faiss-missing", "faiss-stale", "faiss-newer", "faiss-untrusted", "faiss-unreadable", "faiss-mismatch",
                   "chunk-vector"}
 _REMOVE_ARTICLES = {"article-without-chunks", "article-partial"}
@@ -111,6 +113,20 @@ class CheckReport:
         return terminal_safe("\n".join([*lines, verdict]))  # file names may hold terminal escapes
 
 
+@cache
+def schema_tables() -> frozenset[str]:
+    """The tables every index database at the current schema has, read from one that
+    rag.index.migrations creates (so a table a new migration adds is checked too), less those
+    --repair re-creates (the near-duplicate bands: a dropped table is a "minhash-bands" problem)."""
+    query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"  # not SQLite's own
+    with tempfile.TemporaryDirectory(prefix="rag-schema-") as tmp:
+        migrations.create(Path(tmp) / DATABASE)
+        with closing(sqlite3.connect(Path(tmp) / DATABASE)) as fresh, closing(sqlite3.connect(":memory:")) as rebuilt:
+            for statement in migrations.BANDS_TABLE:
+                rebuilt.execute(statement)
+            return frozenset(r[0] for r in fresh.execute(query)) - {r[0] for r in rebuilt.execute(query)}
+
+
 def _short(items: list[str] | list[int], n: int = 5) -> str:
     shown = ", ".join(str(i) for i in items[:n])
     return shown + (f" … (+{len(items) - n} more)" if len(items) > n else "")
@@ -145,12 +161,13 @@ def _check_database(
     if "articles" not in tables:
         _missing_database(db_dir(db), report, "is empty (it holds no index tables)")
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None
-    if not _TABLES <= tables:
-        report.add("database", f"{DATABASE} lacks the tables {sorted(_TABLES - tables)}: not an index database", repairable=False)
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None
-    if migrations.db_version(db) < migrations.DB_VERSION:
+    if migrations.db_version(db) < migrations.DB_VERSION:  # before the tables: older schemas lack the newer ones
         report.add("schema", f"{DATABASE} has schema {migrations.db_version(db)} (current: {migrations.DB_VERSION}); opening the "
                    "index once (any `rag info`) upgrades it", "warning", repairable=False)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None
+    if missing := sorted(schema_tables() - tables):
+        report.add("database", f"{DATABASE} lacks the tables {missing} of schema {migrations.DB_VERSION}: not an index database, "
+                   "or a damaged one; restore it from a backup, or move the directory aside and `rag ingest` again", repairable=False)
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None
     row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
     report.generation = int(row[0]) if row else 0
@@ -407,7 +424,7 @@ def repair_index(
     done: list[str] = []
     notes: list[str] = []
     try:
-        with ingest_lock(directory, wait=False), file_lock(directory / WRITE_LOCK, "writer"):
+        with ingest_lock(directory, wait=False):
             if any(p.code == "database-missing" for p in fixable):
                 done.append(_recreate_database(directory))
             else:

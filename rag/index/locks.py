@@ -1,8 +1,13 @@
-"""Cross-process locks on an index directory (fcntl ``flock``; released by the OS if the holder dies).
+"""The one cross-process writer lock of an index directory (fcntl ``flock`` on ``ingest.lock``;
+released by the OS if the holder dies).
 
-``ingest.lock`` is held for a whole ingest, so two ingests never interleave their batches: the
-second waits (and says for whom) or, with ``wait=False``, is refused. Readers never take it.
-``.lock`` is the short per-commit writer lock :class:`rag.index.store.Store` takes.
+An ingest holds it from start to end, so two ingests never interleave their batches: the second
+waits (and says for whom) or, with ``wait=False``, is refused. Every other write (``rag rm``,
+``check --repair``) takes it for its own commit, and so waits for a running ingest; the commits
+an ingest makes run under the lock it already holds (the lock is re-entrant in the thread that
+took it). Readers never take it: SQLite's transactions keep them consistent.
+
+(There used to be a second, per-commit ``.lock`` as well; it guarded nothing this one does not.)
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import errno
 import fcntl
 import os
 import shlex
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
@@ -18,8 +24,9 @@ from pathlib import Path
 
 from rag.errors import IndexBusyError, RagError
 
-INGEST_LOCK = "ingest.lock"
-WRITE_LOCK = ".lock"
+INGEST_LOCK = "ingest.lock"  # named for its first use; older versions take it for ingests, so they exclude us too
+
+_held = threading.local()  # per thread: the index directories whose lock this thread holds
 
 
 def _holder(fd: int) -> str:
@@ -85,8 +92,27 @@ def _stamp(fd: int, text: str) -> None:
         pass
 
 
+@contextmanager
+def index_lock(
+    directory: Path, what: str, wait: bool = True, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold the writer lock of the index in ``directory`` (see the module docstring); ``what``
+    names this writer in messages. Re-entrant: inside a thread's hold, it is already held."""
+    key = os.path.realpath(directory)
+    mine: set[str] = _held.__dict__.setdefault("directories", set())
+    if key in mine:
+        yield
+        return
+    with file_lock(directory / INGEST_LOCK, what, wait, on_wait):
+        mine.add(key)
+        try:
+            yield
+        finally:
+            mine.discard(key)
+
+
 def ingest_lock(
     directory: Path, wait: bool = True, on_wait: Callable[[str], None] | None = None
 ) -> AbstractContextManager[None]:
     """Held for a whole ingest (see the module docstring)."""
-    return file_lock(directory / INGEST_LOCK, "ingest", wait, on_wait)
+    return index_lock(directory, "ingest", wait, on_wait)

@@ -8,7 +8,8 @@ recorded in ``meta`` as ``migration:<n>`` (with the time it ran):
 2. a checksum of every article row and of every stored vector (computed for existing rows);
 3. the near-duplicate LSH bands of every article's signature (``minhash_bands``, computed for
    existing rows), so finding copies reads candidates from SQLite instead of holding every
-   signature in memory (rag.index.near_duplicates).
+   signature in memory (rag.index.near_duplicates);
+4. the subscribed feeds and what each sync saw (``feeds``, ``feed_items``: rag.feeds.state).
 
 Why checksums: SQLite's own checks see a valid page with a flipped bit in a float or a name
 as healthy data. A flipped exponent bit made one vector score 2.6e35 and rank first for every
@@ -32,7 +33,7 @@ from rag.errors import IndexMismatchError, RagError
 from rag.index.files import replace_durably
 from rag.index.near_duplicates import band_keys
 
-DB_VERSION = 3
+DB_VERSION = 4
 _BASE = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
@@ -160,7 +161,42 @@ def fill_bands(db: sqlite3.Connection) -> None:
             write_bands(db, article_id, signature_of(data))
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _add_duplicate_columns, 2: _add_checksums, 3: fill_bands}
+# The feed list and its sync state live beside the articles, so a copied index keeps its feeds.
+# feed_items.article_id is deliberately no foreign key: an update replaces the article row (delete,
+# insert), which a cascade would turn into "never seen". Its last_error keeps an item retried.
+FEED_TABLES = (
+    """CREATE TABLE IF NOT EXISTS feeds (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        url TEXT NOT NULL UNIQUE,
+        title TEXT,
+        etag TEXT,
+        last_modified TEXT,
+        added_at TEXT NOT NULL,
+        last_sync TEXT,
+        last_status TEXT,
+        last_error TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS feed_items (
+        feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+        guid TEXT NOT NULL,
+        url TEXT,
+        fingerprint TEXT,
+        article_id TEXT,
+        seen_at TEXT NOT NULL,
+        last_error TEXT,
+        PRIMARY KEY (feed_id, guid)
+    ) WITHOUT ROWID""",
+)
+
+
+def _add_feed_tables(db: sqlite3.Connection) -> None:
+    for statement in FEED_TABLES:
+        db.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _add_duplicate_columns, 2: _add_checksums, 3: fill_bands, 4: _add_feed_tables,
+}
 
 
 def db_version(db: sqlite3.Connection) -> int:

@@ -27,7 +27,7 @@ from rag.index import migrations
 from rag.index import vectors as vector_index
 from rag.index.faiss_copy import FaissCopy
 from rag.index.files import DatabaseGuard, atomic_write, is_corruption, write_error
-from rag.index.locks import WRITE_LOCK, file_lock
+from rag.index.locks import index_lock
 from rag.index.search import Search
 from rag.results import ArticleInfo
 
@@ -207,7 +207,9 @@ class Store(FaissCopy, Search):
     def _write_lock(self) -> Iterator[None]:
         if self.read_only:
             raise RagError(f"index {self.directory} is read-only: it can be searched, not changed")
-        with self._lock, file_lock(self.directory / WRITE_LOCK, "writer"):
+        # The index's one writer lock first, then this object's: a commit of another thread waits
+        # for an ingest of this process without holding what that ingest's commits need.
+        with index_lock(self.directory, "writer"), self._lock:
             yield
 
     def commit(self, updates: Sequence[ArticleUpdate] = (), remove: Sequence[str] = ()) -> None:

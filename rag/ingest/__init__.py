@@ -1,1 +1,3 @@
-"""From files to the index: the formats read, the driver (local engine) and the Ray engine."""
+"""From files to the index: ``formats`` (one loader per format family), ``stages`` (read, parse,
+chunk, embed as plain functions), ``planning`` (exact duplicates and changes), ``driver`` (the one
+``ingest(paths, store, engine)``) and ``engines`` (local and Ray, behind one protocol)."""

@@ -1,167 +1,53 @@
-"""The ingest pipeline as plain stage functions (batch in, batch out, no hidden state), shared by
-the local engine (``ingest`` below) and the Ray engine (``rag.ingest.ray_engine``):
+"""The one ingest driver, whatever engine runs the stages (:mod:`rag.ingest.engines`):
 
-    read (driver) -> parse -> plan (dedup, driver) -> chunk -> embed -> commit_all (near-dups, driver)
+    engine.load (read, parse) -> plan (duplicates, changes) -> engine.embed (chunk, embed)
+      -> near-duplicates -> Store.commit, ``COMMIT_BATCH`` articles per transaction
 
-``read`` and ``parse`` are split so bytes read on one machine can be parsed on another."""
+It alone maps failures to files, counts per-file results and writes the index, so the local and
+the Ray engine report and index alike. It holds one window of the archive at a time (how large
+is the engine's choice: the local engine loads everything at once, Ray streams), and the report
+keeps exact counts but at most ``IngestReport.keep`` entries per list; each file's full result
+goes to ``on_file`` when the file is done."""
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Container, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
-import numpy as np
-
 from rag.documents.articles import Article
-from rag.documents.chunking import Chunk, ChunkerSettings, chunk_article, embedding_text
-from rag.documents.dedup import signature
-from rag.errors import LoadError
 from rag.index.near_duplicates import NearDuplicates
 from rag.index.store import ArticleUpdate, Store
-from rag.ingest.formats import LoadFailure, LoadResult, LoadWarning, load_bytes, load_paths, name_problem, read_file, shown_path
-from rag.models.embedding import Embedder
-from rag.results import FileFailure, IngestReport
+from rag.ingest.engines import Engine, Progress
+from rag.ingest.formats import LoadResult
+from rag.ingest.planning import SeenInRun, plan
+from rag.ingest.stages import mark_near_duplicates
+from rag.results import FileFailure, FileResult, IngestReport, Location
 
-Progress = Callable[[int, int], None]  # (chunks embedded so far, total chunks)
+__all__ = ["COMMIT_BATCH", "Progress", "commit_all", "ingest"]
+
 COMMIT_BATCH = 256  # articles per transaction: bounds memory and the work a crash can lose
+NO_TEXT = "article has no text to index"
+OnFile = Callable[[FileResult], None]
 
 
-@dataclass
-class Planned:
-    """Articles that need writing, split by what they are to the index."""
-
-    new: list[Article]
-    changed: list[Article]
-    duplicates: list[str]
-
-
-@dataclass(frozen=True)
-class FileBytes:
-    """A file read on the driver: all a worker needs to parse it, without sharing a filesystem."""
-
-    path: str  # as the user named it: the articles' origin and the failures' path
-    resolved: str  # absolute, symlinks resolved: file-based article ids are made from it
-    data: bytes
-    sidecar: bytes | None = None
-
-
-def read(paths: Iterable[Path], max_bytes: int) -> list[FileBytes | LoadFailure]:
-    """Each file's bytes, or why it cannot be read, in order."""
-    out: list[FileBytes | LoadFailure] = []
-    for path in paths:
-        if problem := name_problem(path):
-            out.append(LoadFailure(shown_path(path), problem))
-            continue
-        try:
-            data, sidecar = read_file(path, max_bytes)
-            out.append(FileBytes(str(path), str(path.resolve()), data, sidecar))
-        except LoadError as e:
-            out.append(LoadFailure(e.path, e.reason))
-        except OSError as e:
-            out.append(LoadFailure(str(path), f"cannot read ({e.strerror or e})"))
-    return out
-
-
-def parse(files: Sequence[FileBytes]) -> list[LoadResult]:
-    """Articles and failures of each file, from its bytes alone."""
-    results = []
-    for f in files:
-        # Parsed under the resolved path so file-based ids match the local engine's on any
-        # machine, then shown under the name the user gave, as the local engine does.
-        one = load_bytes(Path(f.resolved), f.data, f.sidecar)
-
-        def shown(where: str, f: FileBytes = f) -> str:
-            return f.path + where[len(f.resolved) :] if where.startswith(f.resolved) else where
-
-        results.append(LoadResult(
-            [a.with_metadata(origin=shown(a.origin)) for a in one.articles],
-            [LoadFailure(shown(x.path), x.reason) for x in one.failures],
-            [LoadWarning(shown(x.path), x.reason) for x in one.warnings],
-        ))
-    return results
-
-
-def plan(articles: Iterable[Article], store: Store) -> Planned:
-    """Skip exact duplicates (same content hash, in the index or earlier in the batch);
-    an article whose id exists with other content is a change that replaces it."""
-    out = Planned([], [], [])
-    seen_hashes: set[str] = set()
-    seen_ids: set[str] = set()
-    for a in articles:
-        h = a.content_hash
-        if h in seen_hashes or a.id in seen_ids or store.article_by_hash(h):
-            out.duplicates.append(a.origin)
-            continue
-        seen_hashes.add(h)
-        seen_ids.add(a.id)
-        (out.changed if store.article_hash(a.id) else out.new).append(a)
-    return out
-
-
-def chunk(articles: Sequence[Article], settings: ChunkerSettings, count: Callable[[str], int]) -> list[tuple[Article, list[Chunk]]]:
-    return [(a, chunk_article(a, settings, count)) for a in articles]
-
-
-def embed(items: Sequence[tuple[Article, list[Chunk]]], embedder: Embedder, progress: Callable[[int], None] | None = None) -> list[ArticleUpdate]:
-    texts = [embedding_text(a, c.text) for a, chunks in items for c in chunks]
-    vectors = embedder.embed(texts, progress=progress)
-    updates, row = [], 0
-    for a, chunks in items:
-        updates.append(ArticleUpdate(a, chunks, vectors[row : row + len(chunks)], minhash=signature(a.text)))
-        row += len(chunks)
-    return updates
-
-
-def mark_near_duplicates(updates: Sequence[ArticleUpdate], store: Store, index: NearDuplicates) -> list[ArticleUpdate]:
-    """Point each article that copies an indexed (or earlier) one at the original's root."""
-    out = []
-    roots: dict[str, str] = {}  # for originals earlier in this batch, not yet in the store
-    for u in updates:
-        assert u.minhash is not None
-        original = index.find(u.minhash, exclude=u.article.id)
-        root = (roots.get(original) or store.duplicate_root(original)) if original else None
-        roots[u.article.id] = root or u.article.id
-        out.append(replace(u, duplicate_of=root))
-        index.add(u.article.id, u.minhash)
-    return out
-
-
-def _file_of(where: str) -> str:
-    """'feed.jsonl:3' and 'list.json[2]' name records; the file is the part before."""
-    return re.sub(r"(:\d+|\[\d+\])$", "", where)
-
-
-def start_report(loaded: LoadResult, store: Store) -> tuple[IngestReport, list[Article], set[str]]:
-    """Record the load failures, plan against the store, and record the duplicates.
-    Returns the report so far, the articles to write, and the ids among them that are changes."""
-    report = IngestReport()
-    for f in loaded.failures:
-        report.failed.append(FileFailure(f.path, f.reason))
-        path = _file_of(f.path)
-        where = f.path[len(path) :]
-        label = f"line {where[1:]}: " if where.startswith(":") else f"record {where[1:-1]}: " if where else ""
-        report.file(path).failures.append(label + f.reason)
-    for w in loaded.warnings:  # the articles loaded, but the user should know what was guessed or dropped
-        report.warnings.append(FileFailure(w.path, w.reason))
-        path = _file_of(w.path)
-        where = w.path[len(path) :]
-        label = f"line {where[1:]}: " if where.startswith(":") else f"record {where[1:-1]}: " if where else ""
-        report.file(path).warnings.append(label + w.reason)
-    planned = plan(loaded.articles, store)
-    report.duplicates = planned.duplicates
-    for origin in planned.duplicates:
-        report.file(origin).duplicates += 1
-    return report, planned.new + planned.changed, {a.id for a in planned.changed}
-
-
-def commit_all(updates: Iterable[ArticleUpdate], store: Store, report: IngestReport, changed_ids: set[str]) -> None:
+def commit_all(
+    updates: Iterable[ArticleUpdate],
+    store: Store,
+    report: IngestReport,
+    changed_ids: Container[str] = (),
+    on_committed: Callable[[Article], None] | None = None,
+    on_empty: Callable[[Article], None] | None = None,
+    file_of: Callable[[str], FileResult] | None = None,
+) -> None:
     """Mark near-duplicates and commit ``updates`` in order, ``COMMIT_BATCH`` articles per
-    transaction (an update with no chunks is reported as a failure). Consumes ``updates``
-    lazily, so they can stream in from workers while earlier batches are written."""
+    transaction, counting each article in ``report`` (added, or updated when its id is in
+    ``changed_ids``) and handing it to ``on_committed``. An update with no chunks is not
+    written: ``on_empty`` gets it (by default it is reported as a failure). Consumes ``updates``
+    lazily, so they can stream in from workers while earlier batches are written. ``file_of``
+    finds a file's result (default: ``report.file``)."""
+    file_of = file_of or report.file
     near = NearDuplicates(store)  # reads the indexed articles' bands from SQLite, holds one batch
     it = iter(updates)
     while group := list(islice(it, COMMIT_BATCH)):
@@ -169,57 +55,121 @@ def commit_all(updates: Iterable[ArticleUpdate], store: Store, report: IngestRep
         for u in group:
             if u.chunks:
                 batch.append(u)
+            elif on_empty:
+                on_empty(u.article)
             else:
-                report.failed.append(FileFailure(u.article.origin, "article has no text to index"))
-                report.file(u.article.origin).failures.append("article has no text to index")
+                report.note_failure(FileFailure(Location(u.article.origin), NO_TEXT))
+                file_of(u.article.origin).failures.append(NO_TEXT)
         marked = mark_near_duplicates(batch, store, near)
         store.commit(marked)
         near.committed()
-        report.near_duplicates.update({u.article.id: u.duplicate_of for u in marked if u.duplicate_of})
-        for u in batch:
+        for u in marked:
             a = u.article
-            if a.id in changed_ids:
-                report.updated.append(a.id)
-                report.file(a.origin).updated += 1
-            else:
-                report.added.append(a.id)
-                report.file(a.origin).added += 1
+            if u.duplicate_of:
+                report.note_near_duplicate(a.id, u.duplicate_of)
+            changed = a.id in changed_ids
+            report.note_added(a.id, changed)
+            result = file_of(a.origin)
+            result.updated += changed
+            result.added += not changed
             report.chunks += len(u.chunks)
+            if on_committed:
+                on_committed(a)
 
 
-def _embedded(chunked: Sequence[tuple[Article, list[Chunk]]], embedder: Embedder, tick: Callable[[int], None]) -> Iterator[ArticleUpdate]:
-    """Updates in order, embedded one commit batch at a time (articles without chunks pass through empty)."""
-    for start in range(0, len(chunked), COMMIT_BATCH):
-        part = chunked[start : start + COMMIT_BATCH]
-        done = iter(embed([(a, c) for a, c in part if c], embedder, tick))
-        for a, c in part:
-            yield next(done) if c else ArticleUpdate(a, [], np.zeros((0, embedder.dim), dtype=np.float32))
+class _Run:
+    """The driver's state for one ingest: the report, the run's planned articles (in SQLite), the
+    files whose articles are still in flight, and the failures found at commit (reported after
+    the load failures, whatever the windows)."""
+
+    def __init__(self, store: Store, engine: str, on_file: OnFile | None) -> None:
+        self.store = store
+        self.report = IngestReport(engine=engine)
+        self.seen = SeenInRun()
+        self.on_file = on_file
+        self.open: dict[str, FileResult] = {}  # files with articles not yet committed
+        self.waiting: dict[str, int] = {}  # file -> its articles not yet committed
+        self.changed: set[str] = set()  # ids of changes in flight
+        self.late: list[FileFailure] = []
+
+    def file(self, path: str) -> FileResult:
+        result = self.open.get(path)
+        if result is None:
+            result = self.open[path] = self.report.file(path)
+        return result
+
+    def _done(self, path: str) -> None:
+        result = self.open.pop(path)
+        if self.on_file:
+            self.on_file(result)
+
+    def record(self, loaded: LoadResult) -> list[Article]:
+        """One window: its failures and warnings, per file; its articles planned; the articles
+        to write returned (per window, new ones before changed ones)."""
+        for problems, warning in ((loaded.failures, False), (loaded.warnings, True)):
+            for f in problems:
+                self.report.note_failure(FileFailure(f.location, f.reason), warning)
+                label = f"{f.location.label}: " if f.location.label else ""
+                result = self.file(f.location.file)
+                (result.warnings if warning else result.failures).append(label + f.reason)
+        planned = plan(loaded.articles, self.store, self.seen)
+        for a in planned.duplicates:
+            self.report.note_duplicate(a.origin)
+            self.file(a.origin).duplicates += 1
+        todo = planned.new + planned.changed
+        self.changed.update(a.id for a in planned.changed)
+        for a in todo:
+            self.file(a.origin)
+            self.waiting[a.origin] = self.waiting.get(a.origin, 0) + 1
+        for path in [p for p in self.open if p not in self.waiting]:
+            self._done(path)
+        return todo
+
+    def committed(self, article: Article) -> None:
+        self.changed.discard(article.id)
+        self.waiting[article.origin] -= 1
+        if not self.waiting[article.origin]:
+            del self.waiting[article.origin]
+            self._done(article.origin)
+
+    def empty(self, article: Article) -> None:
+        if len(self.late) < self.report.keep:
+            self.late.append(FileFailure(Location(article.origin), NO_TEXT))
+        self.report.counts.failed += 1
+        self.file(article.origin).failures.append(NO_TEXT)
+        self.committed(article)
+
+    def finish(self) -> IngestReport:
+        room = self.report.keep - len(self.report.failed)
+        self.report.failed.extend(self.late[: max(room, 0)])
+        return self.report
 
 
 def ingest(
     paths: Iterable[str | Path],
     store: Store,
-    embedder: Embedder,
+    engine: Engine,
     max_file_bytes: int,
     progress: Progress | None = None,
     follow_symlinks: bool = False,
+    on_file: OnFile | None = None,
 ) -> IngestReport:
-    """The local engine: every stage in this process."""
+    """Index the files under ``paths`` into ``store`` with the stages run by ``engine``. Bad
+    files are reported, never fatal; each commit is one transaction, so an interrupted run
+    leaves whole articles only. ``on_file`` gets each file's result once it is final."""
     started = time.perf_counter()
-    loaded = load_paths(paths, max_bytes=max_file_bytes, follow_symlinks=follow_symlinks)
-    report, todo, changed_ids = start_report(loaded, store)
-    chunked = chunk(todo, store.manifest.chunker, embedder.count_tokens)
-    total = sum(len(c) for _, c in chunked)
-    done = 0
+    run = _Run(store, engine.name, on_file)
 
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress:
-            progress(done, total)
+    def planned(windows: Iterator[LoadResult]) -> Iterator[list[Article]]:
+        for loaded in windows:
+            yield run.record(loaded)
 
-    if progress:
-        progress(0, total)
-    commit_all(_embedded(chunked, embedder, tick), store, report, changed_ids)
+    try:
+        with engine.running(store.manifest.chunker):
+            updates = engine.embed(planned(engine.load(paths, max_file_bytes, follow_symlinks)), COMMIT_BATCH, progress)
+            commit_all(updates, store, run.report, run.changed, run.committed, run.empty, run.file)
+    finally:
+        run.seen.close()
+    report = run.finish()
     report.seconds = time.perf_counter() - started
     return report

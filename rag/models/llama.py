@@ -10,10 +10,20 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 Message = dict[str, str]
+
+
+@contextmanager
+def _held(lock: threading.Lock) -> Iterator[None]:
+    """Release an already acquired ``lock`` on leaving the block."""
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @runtime_checkable
@@ -38,6 +48,7 @@ class LlamaCppGenerator:
         self.seed = seed
         self._llm = None
         self._lock = threading.Lock()
+        self._cancel: threading.Event | None = None  # the running stream's, read by llama.cpp's abort check
 
     @property
     def loaded(self) -> bool:
@@ -58,7 +69,29 @@ class LlamaCppGenerator:
                         seed=self.seed,
                         verbose=False,
                     )
+                    self._watch_cancel(self._llm)
         return self._llm
+
+    def _watch_cancel(self, llm) -> None:  # type: ignore[no-untyped-def]
+        """Let ``cancel`` interrupt llama.cpp inside a decode, not only between tokens: reading a
+        long prompt is one call of seconds, and a Stop then must not hold the model until it ends."""
+        import llama_cpp
+
+        def aborted(_data: object) -> bool:
+            event = self._cancel
+            return event is not None and event.is_set()
+
+        self._abort = llama_cpp.ggml_abort_callback(aborted)  # kept referenced: ctypes must not free it
+        self._no_abort = llama_cpp.ggml_abort_callback()  # a NULL function pointer: no check
+        self._abort_on(llm, True)
+
+    def _abort_on(self, llm, on: bool) -> None:  # type: ignore[no-untyped-def]
+        """Install the abort check for the prompt only: ggml calls it once per graph node, so on each
+        generated token (one short decode, with a cancel check between tokens anyway) it would cost a
+        Python callback per node for nothing."""
+        import llama_cpp
+
+        llama_cpp.llama_set_abort_callback(llm._ctx.ctx, self._abort if on else self._no_abort, None)
 
     def warm(self, messages: Sequence[Message]) -> None:
         """Evaluate the fixed start of every prompt (the system message) once, so even the first
@@ -81,17 +114,32 @@ class LlamaCppGenerator:
         # closing the generator from any thread: a consumer that stops (Stop, a closed tab) closes
         # it, or sets ``cancel``, and the model is free at the next token.
         llm = self.load()
-        with self._lock:
+        # Waiting for another caller's answer: a Stop must not wait for it too.
+        while not self._lock.acquire(timeout=0.1):
+            if cancel is not None and cancel.is_set():
+                return
+        with _held(self._lock):
+            if cancel is not None and cancel.is_set():
+                return
+            self._cancel = cancel
+            self._abort_on(llm, True)
             chunks = llm.create_chat_completion(
                 messages=list(messages), max_tokens=max_tokens, temperature=temperature,
                 top_p=0.9, repeat_penalty=1.05, seed=self.seed, stream=True,
             )
             try:
-                for chunk in chunks:
+                for n, chunk in enumerate(chunks):
+                    if n == 0:  # the first chunk comes after the prompt is read: generation needs no abort check
+                        self._abort_on(llm, False)
                     if cancel is not None and cancel.is_set():
                         break
                     piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
                     if piece:
                         yield piece
+            except RuntimeError:
+                if cancel is None or not cancel.is_set():
+                    raise
+                # llama_decode aborted by ``cancel`` mid-prompt; llama-cpp-python drops the partial cache.
             finally:
+                self._cancel = None
                 chunks.close()  # type: ignore[union-attr]

@@ -3,9 +3,7 @@ checks and rendering all live in the package, where Python users can reach them.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +11,26 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
-from rag.answer.retrieval import MODES
 from rag.api import RAG
 from rag.errors import RagError
 from rag.ingest.formats import SUPPORTED_SUFFIXES
 from rag.options import AskOptions
-from rag.results import Answer
-from rag.serve.rendering import answer_markdown, escape, sources_html
+from rag.serve.address import browser_url, check_port
+from rag.serve.chat_assets import CSS as CHAT_CSS
+from rag.serve.chat_assets import HEAD as CHAT_HEAD
+from rag.serve.chat_handlers import ChatHandlers
+from rag.serve.chat_view import build_chat_tab, wire_chat
+from rag.serve.feeds_panel import sync_panel
 from rag.serve.request_checks import check_history, check_model, check_question
+from rag.serve.stories_html import STORIES_CSS
+from rag.serve.stories_view import (
+    add_related_to_library,
+    add_related_to_sources,
+    build_briefing_tab,
+    build_timeline_tab,
+    views,
+    wire_stories,
+)
 from rag.serve.uploads import WebLimits, discard_gradio_uploads, discard_unreferenced, store_uploads
 from rag.serve.web_guard import WebGuard, allowed_names
 from rag.settings import Settings
@@ -29,47 +39,8 @@ from rag.settings import Settings
 # be fetchable back by whoever learns its path.
 FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/", "/file=", "/file/")
 
-EXAMPLES = [
-    "Where was Lavrov speaking?",
-    "What did Türkiye propose for the Israel-Palestine conflict?",
-    "How many days of national mourning did Türkiye declare?",
-    "What did Lavrov say about Iran?",
-]
-
-CSS = """
-#sources { max-height: 640px; overflow-y: auto; }
-#sources .src { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 6px 10px; margin: 6px 0; }
-#sources .src.flash { outline: 3px solid var(--color-accent); }
-#sources .src-meta { color: var(--body-text-color-subdued); font-size: 0.85em; }
-#sources mark { background: #ffe58a; color: inherit; padding: 0 2px; }
-#sources .article-text { white-space: pre-wrap; font-size: 0.9em; max-height: 320px; overflow-y: auto; }
-#sources h4 { margin: 10px 0 4px; }
-a.cite { font-weight: 600; text-decoration: none; cursor: pointer; }
-"""
-
-# Citation links scroll the sources panel to the cited passage and open it.
-HEAD = """
-<script>
-document.addEventListener('click', function (e) {
-  const link = e.target.closest && e.target.closest('a[href*="#src-"]');
-  if (!link) return;
-  e.preventDefault(); e.stopPropagation();
-  const el = document.getElementById(link.getAttribute('href').split('#')[1]);
-  if (!el) return;
-  el.open = true;
-  el.scrollIntoView({behavior: 'smooth', block: 'center'});
-  el.classList.add('flash');
-  setTimeout(function () { el.classList.remove('flash'); }, 2000);
-}, true);
-</script>
-"""
-
-
-def _text_of(message: dict[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, list):  # Gradio 6 hands messages back as lists of parts
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return str(content or "")
+CSS = CHAT_CSS + STORIES_CSS  # other views append their rules
+HEAD = CHAT_HEAD
 
 
 def _article_rows(rag: RAG, query: str | None = None) -> list[list[Any]]:
@@ -97,62 +68,7 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
     upload_dir = rag.store.directory / "uploads"
     llms = rag.available_llms()
 
-    stops: dict[str, threading.Event] = {}  # per browser session: set by the Stop button
-
-    def ask(
-        question: str, chat: list[dict[str, Any]], turns: list[Answer], llm: str, k: float, since: str, until: str,
-        mode: str, request: gr.Request,
-    ) -> Iterator[tuple[Any, ...]]:
-        question = (question or "").strip()
-        if not question:
-            yield chat, gr.skip(), turns, ""
-            return
-        try:
-            check_question(question)
-            check_model(llm, llms)
-        except RagError as e:
-            yield chat + [{"role": "assistant", "content": f"⚠️ {escape(str(e))}"}], gr.skip(), turns, ""
-            return
-        chat = chat + [{"role": "user", "content": escape(question)}, {"role": "assistant", "content": "…"}]
-        yield chat, gr.skip(), turns, ""
-        history = [(t.question, t.text) for t in turns]
-        partial = ""
-        cancel = stops[request.session_hash or ""] = threading.Event()
-        options = AskOptions(k=int(k), since=(since or "").strip() or None, until=(until or "").strip() or None,
-                             llm=llm, mode=mode)  # type: ignore[arg-type]
-        stream = rag.stream(question, history, options, cancel=cancel)
-        try:
-            for event in stream:
-                if isinstance(event, str):
-                    partial += event
-                    chat[-1] = {"role": "assistant", "content": escape(partial)}
-                    yield chat, gr.skip(), turns, ""
-                    continue
-                turns = turns + [event]
-                texts = {h.article.id: rag.article_text(h.article.id) or "" for t in turns for h in t.sources}
-                chat = chat[:-1]
-                if event.standalone_question:
-                    chat.append({"role": "assistant", "content": escape(event.standalone_question),
-                                 "metadata": {"title": "Searched for a standalone question", "status": "done"}})
-                chat.append({"role": "assistant", "content": answer_markdown(event, len(turns) - 1)})
-                yield chat, sources_html(turns, texts), turns, ""
-        except RagError as e:
-            chat[-1] = {"role": "assistant", "content": f"⚠️ {escape(str(e))}"}
-            yield chat, gr.skip(), turns, ""
-        finally:
-            stream.close()  # on Stop: end the generation now, releasing the model for others
-
-    def stop_generation(chat: list[dict[str, Any]], request: gr.Request) -> list[dict[str, Any]]:
-        if event := stops.get(request.session_hash or ""):
-            event.set()
-        if chat and chat[-1].get("role") == "assistant" and "a class=\"cite\"" not in str(chat[-1].get("content")):
-            chat = chat[:-1] + [{"role": "assistant", "content": f"{_text_of(chat[-1])} *(stopped)*"}]
-        return chat
-
-    def new_conversation(request: gr.Request) -> tuple[Any, ...]:
-        if event := stops.get(request.session_hash or ""):
-            event.set()
-        return [], sources_html([], {}), []
+    chat_handlers = ChatHandlers(rag, llms)
 
     def add_files(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
         if not files:
@@ -194,36 +110,16 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
 
     # Uploads never submitted (or left by a crash) are deleted after ten minutes, and all at exit.
     with gr.Blocks(title="News RAG", delete_cache=(600, 600)) as app:
-        turns = gr.State([])
         gr.Markdown("# Ask the news\nAnswers come only from the indexed articles and cite them as [n]; click a citation to see its passage.")
         status = gr.Markdown(status_markdown(rag), elem_id="status")
         timer = gr.Timer(2.0)
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
-                with gr.Row():
-                    with gr.Column(scale=3):
-                        chatbot = gr.Chatbot(
-                            elem_id="chatbot", height=520, sanitize_html=True, show_label=False,
-                            placeholder="Ask a question about the indexed articles." if rag.info().articles
-                            else "The index is empty: add articles in the Library tab.",
-                        )
-                        with gr.Row():
-                            question = gr.Textbox(show_label=False, placeholder="Ask about the news…", scale=6, elem_id="question", autofocus=True)
-                            send = gr.Button("Ask", variant="primary", scale=1, elem_id="send")
-                            stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
-                        new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
-                        gr.Examples(EXAMPLES, inputs=question, label="Try")
-                        with gr.Accordion("Options", open=False):
-                            llm = gr.Dropdown(llms, value=rag.settings.llm, label="Model", elem_id="model")
-                            with gr.Row():
-                                k = gr.Slider(1, 12, value=rag.settings.top_k, step=1, label="Passages to retrieve", elem_id="k")
-                                mode = gr.Dropdown(list(MODES), value=rag.settings.retrieval, label="Retrieval", elem_id="mode")
-                            with gr.Row():
-                                since = gr.Textbox(label="Published from (YYYY-MM-DD)", elem_id="since")
-                                until = gr.Textbox(label="Published until (YYYY-MM-DD)", elem_id="until")
-                    with gr.Column(scale=2):
-                        gr.Markdown("### Sources")
-                        sources = gr.HTML(sources_html([], {}), elem_id="sources")
+                chat = build_chat_tab(rag, llms)
+            with gr.Tab("Briefing", id="briefing"):
+                briefing_parts = build_briefing_tab(rag)
+            with gr.Tab("Timeline", id="timeline"):
+                timeline_parts = build_timeline_tab(rag)
             with gr.Tab("Library", id="library"):
                 with gr.Row():
                     with gr.Column(scale=3):
@@ -243,19 +139,15 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
                         results = gr.Dataframe(headers=["File", "Result", "Detail"], interactive=False, wrap=True, elem_id="upload-results")
                         remove_choice = gr.Dropdown(_article_choices(rag), label="Remove an article", elem_id="remove-choice")
                         remove = gr.Button("Remove", variant="stop", elem_id="remove")
+                        sync_panel(rag, [table, remove_choice, status], lambda: (  # rag.serve.feeds_panel: Sync feeds
+                            _article_rows(rag), gr.update(choices=_article_choices(rag), value=None), status_markdown(rag)))
 
-        inputs = [question, chatbot, turns, llm, k, since, until, mode]
-        outputs = [chatbot, sources, turns, question]
-        asked = [
-            # "multiple": a question stopped while the model was still reading must not block the next one.
-            send.click(ask, inputs, outputs, api_name="ask", concurrency_limit=8, concurrency_id="chat", trigger_mode="multiple"),
-            question.submit(ask, inputs, outputs, api_visibility="private", concurrency_limit=8, concurrency_id="chat", trigger_mode="multiple"),
-        ]
-        stop.click(stop_generation, chatbot, chatbot, cancels=asked, api_visibility="private", queue=False)
-        new_chat.click(new_conversation, None, [chatbot, sources, turns], cancels=asked)
-        chatbot.clear(new_conversation, None, [chatbot, sources, turns], cancels=asked, api_visibility="private")
-        timer.tick(refresh_status, llm, [status, timer], api_visibility="private")
-        llm.change(choose_model, llm, [status, timer], api_visibility="private")
+        wire_chat(chat, chat_handlers, app)
+        wire_stories(rag, views(briefing_parts, timeline_parts))  # rag.serve.stories_view: briefing, timeline, related
+        add_related_to_sources(rag, chat.sources, chat.turns)
+        add_related_to_library(rag, table)
+        timer.tick(refresh_status, chat.llm, [status, timer], api_visibility="private")
+        chat.llm.change(choose_model, chat.llm, [status, timer], api_visibility="private")
         lib_search.change(lambda q: _article_rows(rag, q), lib_search, table, api_visibility="private")
         add.click(add_files, files, [results, table, remove_choice, status], api_name="add_articles")
         remove.click(remove_article, remove_choice, [table, remove_choice, status], api_name="remove_article")
@@ -289,12 +181,14 @@ def launch(
     turn on a login; ``api`` also serves the HTTP API (rag.serve.http) at /v1 on the same port.
     Returns the running app when ``block`` is False (tests)."""
     started = time.perf_counter()
+    chosen = rag.settings if rag else settings or Settings()
+    host = host or chosen.host
+    port = port or chosen.port
+    check_port(host, port)  # before the index and the models load: a taken port fails at once
     rag = rag or RAG.open(settings=settings)
     rag.preload()
     limits = WebLimits.of(rag.settings)
     app = build_app(rag, limits)
-    host = host or rag.settings.host
-    port = port or rag.settings.port
     auth = rag.settings.login()
     if api and auth and not rag.settings.api_key_value():
         # The mounted /v1 routes sit outside Gradio's login: without a key they would bypass it.
@@ -305,22 +199,29 @@ def launch(
         f"LLM {info.llm} loading in the background; ready in {time.perf_counter() - started:.1f}s",
         flush=True,
     )
-    print(f"starting the chat at http://{host}:{port}", flush=True)
     app.queue(default_concurrency_limit=4, max_size=64)
     guard = Middleware(WebGuard, names=allowed_names(host, rag.settings.allowed_hosts), blocked_prefixes=FILE_ROUTES)
-    app.launch(
-        server_name=host, server_port=port, auth=auth, show_error=True, inbrowser=False,
-        max_file_size=limits.max_upload_bytes, css=CSS, head=HEAD, prevent_thread_lock=True,
-        allowed_paths=[], blocked_paths=[str(rag.store.directory)],
-        app_kwargs={"middleware": [guard], "openapi_url": None},
-    )
+    try:
+        # quiet: Gradio's own "Running on" line is not flushed, and names a wildcard host as it is.
+        app.launch(
+            server_name=host, server_port=port, auth=auth, show_error=True, inbrowser=False, quiet=True,
+            max_file_size=limits.max_upload_bytes, css=CSS, head=HEAD, prevent_thread_lock=True,
+            allowed_paths=[], blocked_paths=[str(rag.store.directory)],
+            app_kwargs={"middleware": [guard], "openapi_url": None},
+        )
+    except OSError:  # Gradio's "Cannot find empty port" (taken since the check above) told plainly
+        check_port(host, port)
+        raise
     if api:
         from rag.serve.http import check_bind, mount_api
 
         mount_api(app.server_app, rag, host=host)
         if warning := check_bind(host, rag.settings.api_key_value()):
             print(f"warning: {warning}", flush=True)
-        print(f"serving the API at http://{host}:{port}/v1", flush=True)
+    # Printed once it listens (launch returns after Gradio's own request to the running server).
+    print(f"Chat: {browser_url(host, port)}", flush=True)
+    if api:
+        print(f"API:  {browser_url(host, port, '/v1')}", flush=True)
     if block:
         app.block_thread()
     return app

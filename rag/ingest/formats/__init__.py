@@ -105,7 +105,7 @@ def load_bytes(path: Path, data: bytes, sidecar: bytes | None = None) -> LoadRes
     suffix = path.suffix.lower()
 
     def warn(message: str) -> None:
-        result.warnings.append(LoadWarning(str(path), message))
+        result.warnings.append(LoadWarning.of(path, message))
 
     try:
         _check_not_binary(path, data)
@@ -119,11 +119,11 @@ def load_bytes(path: Path, data: bytes, sidecar: bytes | None = None) -> LoadRes
         else:
             result.articles = _apply_sidecar(path, _BYTES_LOADERS[suffix](path, data, warn), sidecar, warn)
     except LoadError as e:
-        result.failures.append(LoadFailure(e.path, e.reason))
+        result.failures.append(LoadFailure.of(e.path, e.reason))
     except RecursionError:
-        result.failures.append(LoadFailure(str(path), "nested too deeply to read (the parser ran out of stack)"))
+        result.failures.append(LoadFailure.of(path, "nested too deeply to read (the parser ran out of stack)"))
     except Exception as e:  # a parser bug must not sink the batch
-        result.failures.append(LoadFailure(str(path), f"could not parse ({type(e).__name__}: {e})"))
+        result.failures.append(LoadFailure.of(path, f"could not parse ({type(e).__name__}: {e})"))
     return result
 
 
@@ -145,13 +145,13 @@ def shown_path(path: Path | str) -> str:
 def load_file(path: Path, max_bytes: int = 25_000_000) -> LoadResult:
     """Load one file into articles; every problem becomes a LoadFailure, never an exception."""
     if problem := name_problem(path):
-        return LoadResult(failures=[LoadFailure(shown_path(path), problem)])
+        return LoadResult(failures=[LoadFailure.of(shown_path(path), problem)])
     try:
         data, sidecar = read_file(path, max_bytes)
     except LoadError as e:
-        return LoadResult(failures=[LoadFailure(e.path, e.reason)])
+        return LoadResult(failures=[LoadFailure.of(e.path, e.reason)])
     except OSError as e:
-        return LoadResult(failures=[LoadFailure(str(path), f"cannot read ({e.strerror or e})")])
+        return LoadResult(failures=[LoadFailure.of(path, f"cannot read ({e.strerror or e})")])
     return load_bytes(path, data, sidecar)
 
 
@@ -175,7 +175,7 @@ def _walk(top: Path, follow_symlinks: bool, skipped: list[LoadFailure]) -> list[
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as e:
-            skipped.append(LoadFailure(shown_path(folder), f"cannot read the folder ({e.strerror or e})"))
+            skipped.append(LoadFailure.of(shown_path(folder), f"cannot read the folder ({e.strerror or e})"))
             continue
         for entry in entries:
             if entry.name.startswith("."):
@@ -185,7 +185,7 @@ def _walk(top: Path, follow_symlinks: bool, skipped: list[LoadFailure]) -> list[
                 if entry.is_symlink():
                     target = path.resolve()
                     if not follow_symlinks and not target.is_relative_to(root):
-                        skipped.append(LoadFailure(shown_path(path), f"skipped: a symbolic link to "
+                        skipped.append(LoadFailure.of(shown_path(path), f"skipped: a symbolic link to "
                                                    f"{shown_path(target)}, outside {shown_path(top)}; {follow_hint}"))
                         continue
                     if target.is_dir():
@@ -193,14 +193,14 @@ def _walk(top: Path, follow_symlinks: bool, skipped: list[LoadFailure]) -> list[
                             stack.append(path)
                         continue
                     if not target.exists():
-                        skipped.append(LoadFailure(shown_path(path), "skipped: a broken symbolic link"))
+                        skipped.append(LoadFailure.of(shown_path(path), "skipped: a broken symbolic link"))
                         continue
                 if entry.is_dir():
                     stack.append(path)
                 elif entry.is_file() and not entry.name.endswith(SIDECAR_SUFFIX):
                     found.append(path)
             except OSError as e:
-                skipped.append(LoadFailure(shown_path(path), f"cannot read ({e.strerror or e})"))
+                skipped.append(LoadFailure.of(shown_path(path), f"cannot read ({e.strerror or e})"))
     return sorted(found)
 
 

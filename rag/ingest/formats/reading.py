@@ -8,9 +8,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from rag.documents.articles import Article, clean_text
 from rag.errors import LoadError
+from rag.results import Location
 
 _DATELINE = re.compile(r"^([A-Z][A-Za-z .,'’-]{1,40}?)\s*\(([^()\n]{1,40})\)\s*[-–—]+\s*")
 
@@ -19,8 +21,17 @@ _DATELINE = re.compile(r"^([A-Z][A-Za-z .,'’-]{1,40}?)\s*\(([^()\n]{1,40})\)\s
 class LoadFailure:
     """One file or record that could not be loaded, and why."""
 
-    path: str
+    location: Location
     reason: str
+
+    @classmethod
+    def of(cls, file: str | Path, reason: str) -> Self:
+        """A problem with the whole file."""
+        return cls(Location(str(file)), reason)
+
+    @property
+    def path(self) -> str:
+        return str(self.location)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"

@@ -11,9 +11,10 @@ from typing import Any
 from rag.documents.articles import MAX_TITLE_CHARS, Article, clean_field, clean_text, read_date
 from rag.errors import LoadError
 from rag.ingest.formats.reading import LoadFailure, LoadResult, LoadWarning, Warn, _first_sentence_title, _ignore, html_to_text
+from rag.results import Location
 
 
-def _records_from_json(path: Path, text: str) -> Iterator[tuple[str, Any]]:
+def _records_from_json(path: Path, text: str) -> Iterator[tuple[Location, Any]]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -25,10 +26,10 @@ def _records_from_json(path: Path, text: str) -> Iterator[tuple[str, Any]]:
     if isinstance(data, dict) and isinstance(data.get("articles"), list):
         data = data["articles"]
     if isinstance(data, dict):
-        yield str(path), data
+        yield Location(str(path)), data
     elif isinstance(data, list):
         for i, item in enumerate(data):
-            yield f"{path}[{i}]", item
+            yield Location(str(path), record=i), item
     else:
         raise LoadError(str(path), "JSON must be an object or a list of objects")
 
@@ -39,20 +40,20 @@ def _json_problem(e: ValueError | RecursionError) -> str:
     return f"invalid JSON ({e})"  # e.g. an integer of more than 4,300 digits
 
 
-def _records_from_jsonl(path: Path, text: str) -> Iterator[tuple[str, Any]]:
+def _records_from_jsonl(path: Path, text: str) -> Iterator[tuple[Location, Any]]:
     # Only "\n" ends a record: str.splitlines() would also cut at U+2028, form feeds and
     # other characters that JSON strings may hold raw.
     for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        where = f"{path}:{lineno}"
+        where = Location(str(path), line=lineno)
         record: Any
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
-            record = LoadError(where, f"invalid JSON ({e.msg} at column {e.colno})")
+            record = LoadError(str(where), f"invalid JSON ({e.msg} at column {e.colno})")
         except (ValueError, RecursionError) as e:
-            record = LoadError(where, _json_problem(e))
+            record = LoadError(str(where), _json_problem(e))
         yield where, record
 
 
@@ -104,16 +105,10 @@ def _article_from_record(record: dict[str, Any], path: Path, default_key: str, w
     )
 
 
-def _record_label(path: Path, where: str) -> str:
-    """'line 3' for 'feed.jsonl:3', 'record 2' for 'list.json[2]'."""
-    rest = where[len(str(path)) :]
-    return f"line {rest[1:]}" if rest.startswith(":") else f"record {rest[1:-1]}" if rest else "the record"
-
-
-def _load_records(path: Path, records: Iterable[tuple[str, Any]], result: LoadResult) -> None:
+def _load_records(path: Path, records: Iterable[tuple[Location, Any]], result: LoadResult) -> None:
     """Records to articles. Two records with the same id (or URL) are one article: the later
     one replaces the earlier, like an update, and a warning names both."""
-    seen: dict[str, tuple[int, str]] = {}  # article key -> (index in result.articles, where)
+    seen: dict[str, tuple[int, Location]] = {}  # article key -> (index in result.articles, where)
     for i, (where, record) in enumerate(records):
         if isinstance(record, LoadError):
             result.failures.append(LoadFailure(where, record.reason))
@@ -121,7 +116,7 @@ def _load_records(path: Path, records: Iterable[tuple[str, Any]], result: LoadRe
         if not isinstance(record, dict):
             result.failures.append(LoadFailure(where, "record is not a JSON object"))
             continue
-        def warn(message: str, where: str = where) -> None:
+        def warn(message: str, where: Location = where) -> None:
             result.warnings.append(LoadWarning(where, message))
 
         try:
@@ -133,7 +128,7 @@ def _load_records(path: Path, records: Iterable[tuple[str, Any]], result: LoadRe
             index, earlier = seen[article.key]
             kind, _, value = article.key.partition(":")
             warn(
-                f"duplicate {kind} '{clean_field(value, 80)}' (also on {_record_label(path, earlier)}): "
+                f"duplicate {kind} '{clean_field(value, 80)}' (also on {earlier.label or 'the record'}): "
                 "this later record replaces the earlier one"
             )
             result.articles[index] = article

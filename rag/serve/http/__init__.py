@@ -1,5 +1,6 @@
 """The HTTP API (``rag serve``): OpenAI-compatible chat completions over the RAG pipeline, plus
-search, ingest and article removal. Built over the :class:`rag.RAG` facade only.
+search, ingest and article removal. Built over the :class:`rag.RAG` facade (and its store, to
+look articles up by id).
 
     POST   /v1/chat/completions   the conversation goes through follow-up rewriting, retrieval and
                                   citation checks; ``stream: true`` sends server-sent events; the
@@ -9,6 +10,9 @@ search, ingest and article removal. Built over the :class:`rag.RAG` facade only.
     GET    /v1/articles           the indexed articles
     POST   /v1/articles           ingest: JSON ``{"articles": [...]}`` or multipart file uploads
     DELETE /v1/articles/{id}      remove an article
+    POST   /v1/briefing           the period's stories in cited sentences (rag.stories)
+    POST   /v1/timeline           dated, cited events about a subject
+    GET    /v1/articles/{id}/related  the article's story and the stories before and after it
     GET    /health                liveness (no token needed)
 
 Errors use OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``, so OpenAI clients
@@ -30,12 +34,14 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from rag.api import RAG
+from rag.index.periods import article_infos
 from rag.serve.admission import Admission, run_unless_client_leaves
 from rag.serve.http.chat import _AnswerStream, _Chat, _last_answer
 from rag.serve.http.errors import ApiError, _install_error_handlers, error_body
 from rag.serve.http.ingest import _articles_as_files, _ingest_files, _uploaded_files
 from rag.serve.http.limits import _Guard
 from rag.serve.http.shapes import ArticlesIn, ChatRequest, SearchRequest, _article_json, _hit_json
+from rag.serve.http.stories import stories_router
 from rag.serve.request_checks import check_text, check_today
 from rag.serve.uploads import WebLimits, discard_unreferenced
 from rag.serve.web_guard import WebGuard, allowed_names
@@ -66,6 +72,8 @@ def create_app(rag: RAG, api_key: str | None = None, host: str | None = None) ->
     upload_dir = rag.info().directory / "uploads"
     admission = Admission(settings.api_max_pending_answers, settings.api_max_answers_per_client)
     app.state.admission = admission
+
+    app.include_router(stories_router(rag, admission))  # POST /v1/briefing, /v1/timeline; GET /v1/articles/{id}/related
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -131,10 +139,11 @@ def create_app(rag: RAG, api_key: str | None = None, host: str | None = None) ->
 
     @app.delete("/v1/articles/{article_id}")
     def delete_article(article_id: str) -> dict[str, Any]:
-        # Exact ids only: RAG.remove also takes prefixes and paths, too loose for an HTTP delete.
-        if not any(a.id == article_id for a in rag.articles()):
+        # Exact ids only (looked up by key): RAG.remove also takes prefixes and paths, too loose for an HTTP delete.
+        found = article_infos(rag.store, [article_id])
+        if article_id not in found:
             raise ApiError(404, f"no article with id '{article_id}'", code="article_not_found", param="article_id")
-        origins = [a.origin for a in rag.articles() if a.id == article_id]
+        origins = [found[article_id].origin]
         rag.remove(article_id)
         discard_unreferenced(origins, upload_dir, rag)  # the upload held the article's full text
         return {"id": article_id, "object": "article.deleted", "deleted": True}

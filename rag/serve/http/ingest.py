@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 
 from rag.api import RAG
+from rag.index.periods import article_infos
 from rag.results import IngestReport
 from rag.serve.http.errors import ApiError
 from rag.serve.http.shapes import ArticlesIn
@@ -29,9 +30,12 @@ def _ingest_files(rag: RAG, named: list[tuple[str, Path]], upload_dir: Path) -> 
             results.append({"name": name, "status": "", "detail": "", "article_ids": []})
             accepted.append((len(results) - 1, stored[0]))
     report = rag.add([p for _, p in accepted]) if accepted else IngestReport()
+    ids = [*report.added, *report.updated]
+    infos = article_infos(rag.store, ids)  # looked up by key, not by listing every article
     by_origin: dict[str, list[str]] = {}
-    for a in rag.articles():
-        by_origin.setdefault(a.origin, []).append(a.id)
+    for article_id in ids:  # in the order they were read
+        if info := infos.get(article_id):
+            by_origin.setdefault(info.origin, []).append(article_id)
     # A duplicate or a failure indexed nothing: keep no copy of it.
     discard_unreferenced([str(p) for _, p in accepted], upload_dir, rag)
     for i, path in accepted:
@@ -43,7 +47,7 @@ def _ingest_files(rag: RAG, named: list[tuple[str, Path]], upload_dir: Path) -> 
         )
     return {
         "object": "ingest.report", "summary": report.summary(), "added": report.added, "updated": report.updated,
-        "duplicates": len(report.duplicates), "failed": len(report.failed) + sum(r["status"] == "rejected" for r in results),
+        "duplicates": report.counts.duplicates, "failed": report.counts.failed + sum(r["status"] == "rejected" for r in results),
         "chunks": report.chunks, "results": results,
     }
 

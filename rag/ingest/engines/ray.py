@@ -1,10 +1,9 @@
-"""Ingestion on Ray: the stages of :mod:`rag.ingest.driver` run by a pool of Ray actors, written into
-the index by the driver (this process) exactly as the local engine writes it, streamed in
+"""The Ray engine: the stages of :mod:`rag.ingest.stages` run by a pool of Ray actors, streamed in
 bounded windows so the driver's memory does not grow with the size of the archive:
 
     driver: list files, read the next PARSE_BATCH files' bytes
       -> Ray actors: parse (loaders: bytes -> normalised articles, per-file failures)
-      -> driver:     plan (exact duplicates against the index and this run, changed articles)
+      -> driver:     plan (rag.ingest.driver)
       -> Ray actors: chunk + embed (the model loads once per actor; ``workers`` actors)
       -> driver:     near-duplicates, then ``Store.commit`` per batch, in input order
 
@@ -26,9 +25,9 @@ import functools
 import itertools
 import logging
 import math
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -37,17 +36,14 @@ import numpy as np
 from rag.documents.articles import Article
 from rag.documents.chunking import Chunk, ChunkerSettings
 from rag.errors import RagError
-from rag.index.store import ArticleUpdate, Store
-from rag.ingest import driver
-from rag.ingest.driver import FileBytes, Progress, chunk, commit_all, embed, parse, read, start_report
+from rag.index.store import ArticleUpdate
+from rag.ingest.engines import Progress
 from rag.ingest.formats import LoadFailure, LoadResult, iter_files
+from rag.ingest.stages import FileBytes, chunk, embed, parse, read
 from rag.models.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
-from rag.results import FileFailure, IngestReport
 
 if TYPE_CHECKING:
     from ray.actor import ActorHandle
-
-log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'rag[ray]'"
 PARSE_BATCH = 16  # files per parse call
@@ -90,13 +86,10 @@ def _same(embedder: Embedder) -> Embedder:
     return embedder
 
 
-# ---------------------------------------------------------------- the worker
-
-
 class Worker:
-    """Ray actor for both stages: ``rag.ingest.driver.parse``, and ``rag.ingest.driver.chunk`` then
-    ``rag.ingest.driver.embed``. It holds the embedder, so the model loads once per worker (and again
-    only when Ray restarts it); chunking runs here because it counts the model's tokens."""
+    """Ray actor for both stages: ``parse``, and ``chunk`` then ``embed``. It holds the embedder,
+    so the model loads once per worker (and again only when Ray restarts it); chunking runs here
+    because it counts the model's tokens."""
 
     def __init__(self, make_embedder: EmbedderFactory, chunker: ChunkerSettings) -> None:
         self.embedder = make_embedder()
@@ -119,9 +112,6 @@ class Worker:
         return out
 
 
-# ---------------------------------------------------------------- the driver
-
-
 def _connect(address: str | None) -> bool:
     """Join the cluster at ``address`` or start a local one; True when this call started Ray."""
     import ray
@@ -132,7 +122,7 @@ def _connect(address: str | None) -> bool:
     if address:
         # Ship this version of the package, so workers run the same stages as the driver;
         # its dependencies and the embedder's model package must be installed on the cluster.
-        kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parents[1])]}  # the rag package
+        kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parents[2])]}  # the rag package
     try:
         ray.init(address=address or None, **kwargs)
     except ConnectionError as e:
@@ -191,123 +181,72 @@ def _windows(parsed: Iterable[tuple[list[LoadFailure | None], list[LoadResult]]]
         yield loaded
 
 
-class _Run:
-    """The driver's state for one ingest: the report, what this run has planned (so an article
-    seen in an earlier window is a duplicate before that window is committed), and progress."""
+class RayEngine:
+    """Parses, chunks and embeds on ``workers`` Ray actors: on the cluster at ``address``, on one
+    already initialised in this process, or on a local one started for the ingest. Progress
+    counts articles, not chunks, and its total grows as files are parsed (the archive is never
+    loaded whole to count them)."""
 
-    def __init__(self, store: Store, progress: Progress | None) -> None:
-        self.store = store
-        self.report = IngestReport()
-        self.load_failed: list[FileFailure] = []  # reported before commit failures, as locally
-        self.hashes: set[str] = set()
-        self.ids: set[str] = set()
-        self.changed: set[str] = set()  # read by commit_all as it goes
-        self.planned = self.done = 0
-        self.progress = progress
+    name = "ray"
 
-    def tick(self, done: int = 0) -> None:
-        self.done += done
-        if self.progress:
-            self.progress(self.done, self.planned)
+    def __init__(self, embedder: Embedder, address: str | None = None, workers: int = 2) -> None:
+        if workers < 1:
+            raise RagError(f"workers must be at least 1, not {workers}")
+        if not ray_available():
+            raise RayUnavailableError(unavailable_message())
+        self.make_embedder = embedder_factory(embedder)
+        self.address = address
+        self.workers = workers
+        self._actors: list[ActorHandle] = []
 
-    def record_load(self, loaded: LoadResult) -> None:
-        """Failures and warnings, labelled as ``rag.ingest.driver.start_report`` labels them."""
-        part, _, _ = start_report(LoadResult(failures=loaded.failures, warnings=loaded.warnings), self.store)
-        self.load_failed.extend(part.failed)
-        self.report.warnings.extend(part.warnings)
-        for path, f in part.files.items():
-            mine = self.report.file(path)
-            mine.failures.extend(f.failures)
-            mine.warnings.extend(f.warnings)
+    @contextmanager
+    def running(self, chunker: ChunkerSettings) -> Iterator[None]:
+        import ray
 
-    def plan(self, articles: Iterable[Article]) -> list[Article]:
-        """``rag.ingest.driver.plan`` over this run so far: exact duplicates skipped, and per window the
-        new articles before the changed ones."""
-        new: list[Article] = []
-        changed: list[Article] = []
-        for a in articles:
-            h = a.content_hash
-            if h in self.hashes or a.id in self.ids or self.store.article_by_hash(h):
-                self.report.duplicates.append(a.origin)
-                self.report.file(a.origin).duplicates += 1
-                continue
-            self.hashes.add(h)
-            self.ids.add(a.id)
-            if self.store.article_hash(a.id):
-                self.changed.add(a.id)
-                changed.append(a)
-            else:
-                new.append(a)
-        return new + changed
+        started_ray = _connect(self.address)
+        try:
+            # One CPU each, as the local engine's torch gets all of them; restarted when they die.
+            remote = ray.remote(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES)(Worker)
+            self._actors = [remote.remote(self.make_embedder, chunker) for _ in range(self.workers)]
+            yield
+        except RagError:
+            raise
+        except Exception as e:  # a worker's error arrives wrapped; say where it came from
+            raise RagError(f"ingestion on Ray failed: {type(e).__name__}: {e}") from e
+        finally:
+            for actor in self._actors:
+                ray.kill(actor, no_restart=True)
+            self._actors = []
+            if started_ray:
+                ray.shutdown()
 
-    def embed_calls(self, windows: Iterable[LoadResult]) -> Iterator[tuple[list[Article], Callable[[ActorHandle], Any]]]:
-        """``EMBED_BATCH`` planned articles at a time; a window is planned only when needed."""
-        waiting: list[Article] = []
-        for loaded in windows:
-            self.record_load(loaded)
-            todo = self.plan(loaded.articles)
-            self.planned += len(todo)
-            self.tick()
-            waiting.extend(todo)
-            while len(waiting) >= EMBED_BATCH:
-                batch, waiting = waiting[:EMBED_BATCH], waiting[EMBED_BATCH:]
-                yield batch, lambda actor, b=batch: actor.chunk_and_embed.remote(b)
-        if waiting:
-            yield waiting, lambda actor, b=waiting: actor.chunk_and_embed.remote(b)
+    def load(self, paths: Iterable[str | Path], max_bytes: int, follow_symlinks: bool) -> Iterator[LoadResult]:
+        calls = _parse_calls(paths, max_bytes, follow_symlinks)
+        return _windows(_ordered(calls, self._actors, self.workers * IN_FLIGHT))
 
-    def updates(self, embedded: Iterable[tuple[list[Article], list[Embedded]]]) -> Iterator[ArticleUpdate]:
-        for articles, results in embedded:
+    def embed(self, planned: Iterable[list[Article]], commit_batch: int, progress: Progress | None) -> Iterator[ArticleUpdate]:
+        counts = [0, 0]  # articles planned, articles embedded
+
+        def tick() -> None:
+            if progress:
+                progress(counts[1], counts[0])
+
+        def calls() -> Iterator[tuple[list[Article], Callable[[ActorHandle], Any]]]:
+            waiting: list[Article] = []
+            for todo in planned:  # a window is planned only when its articles are needed
+                counts[0] += len(todo)
+                tick()
+                waiting.extend(todo)
+                while len(waiting) >= EMBED_BATCH:
+                    batch, waiting = waiting[:EMBED_BATCH], waiting[EMBED_BATCH:]
+                    yield batch, lambda actor, b=batch: actor.chunk_and_embed.remote(b)
+            if waiting:
+                yield waiting, lambda actor, b=waiting: actor.chunk_and_embed.remote(b)
+
+        # Enough embedding in flight to keep the workers busy while the driver writes a commit batch.
+        window = self.workers * IN_FLIGHT + math.ceil(commit_batch / EMBED_BATCH)
+        for articles, results in _ordered(calls(), self._actors, window):
             for a, (spans, vectors, minhash) in zip(articles, results, strict=True):
                 yield ArticleUpdate(a, [Chunk(a.id, o, s, e, a.text[s:e]) for o, s, e in spans], vectors, minhash=minhash)
-            self.tick(len(articles))
-
-
-def ingest_on_ray(
-    paths: Iterable[str | Path],
-    store: Store,
-    make_embedder: EmbedderFactory,
-    max_file_bytes: int,
-    *,
-    address: str | None = None,
-    workers: int = 2,
-    progress: Progress | None = None,
-    follow_symlinks: bool = False,
-) -> IngestReport:
-    """Ingest ``paths`` with the stages running on Ray (a local cluster when ``address`` is None,
-    or the cluster already initialised in this process). Same report and index as
-    :func:`rag.ingest.driver.ingest`, except that ``progress`` counts articles, not chunks, and its
-    total grows as files are parsed (the archive is never loaded whole to count them). Each
-    commit is one transaction, as locally, so an interrupted run leaves whole articles only.
-    Folders are walked as :func:`rag.ingest.formats.iter_files` walks them (``follow_symlinks``)."""
-    if workers < 1:
-        raise RagError(f"workers must be at least 1, not {workers}")
-    if not ray_available():
-        raise RayUnavailableError(unavailable_message())
-    import ray
-
-    started = time.perf_counter()
-    started_ray = _connect(address)
-    actors: list[ActorHandle] = []
-    run = _Run(store, progress)
-    try:
-        # One CPU each, as the local engine's torch gets all of them; restarted when they die.
-        remote = ray.remote(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES)(Worker)
-        actors = [remote.remote(make_embedder, store.manifest.chunker) for _ in range(workers)]
-        windows = _windows(_ordered(_parse_calls(paths, max_file_bytes, follow_symlinks), actors, workers * IN_FLIGHT))
-        # Enough embedding in flight to keep the workers busy while the driver writes a commit batch.
-        embedded = _ordered(run.embed_calls(windows), actors, workers * IN_FLIGHT + math.ceil(driver.COMMIT_BATCH / EMBED_BATCH))
-        commit_all(run.updates(embedded), store, run.report, run.changed)
-    except RagError:
-        raise
-    except Exception as e:  # a worker's error arrives wrapped; say where it came from
-        raise RagError(f"ingestion on Ray failed: {type(e).__name__}: {e}") from e
-    finally:
-        for actor in actors:
-            ray.kill(actor, no_restart=True)
-        if started_ray:
-            ray.shutdown()
-    report = run.report
-    report.failed[:0] = run.load_failed
-    report.engine = "ray"
-    report.seconds = time.perf_counter() - started
-    return report
+            counts[1] += len(articles)
+            tick()
