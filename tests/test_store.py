@@ -91,6 +91,14 @@ def test_remove_by_origin_path(fake_rag: RAG):
     assert fake_rag.info().articles == 0
 
 
+def test_origins_in_use_names_only_the_files_articles_come_from(fake_rag: RAG):
+    fake_rag.add([DATA / "briefing.md"])
+    origin = str(DATA / "briefing.md")
+    assert fake_rag.store.origins_in_use([origin, origin, "/nowhere/else.md"]) == {origin}
+    fake_rag.remove(origin)
+    assert fake_rag.store.origins_in_use([origin]) == set()
+
+
 def test_other_embedder_is_refused(fake_rag: RAG):
     fake_rag.add([SEEDS])
     settings = fake_rag.settings

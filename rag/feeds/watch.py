@@ -9,7 +9,6 @@ articles' origins are the paths the watcher reports."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from rag.api import RAG
 
 log = logging.getLogger(__name__)
-_RECORD = re.compile(r"(:\d+|\[\d+\])$")  # "feed.jsonl:3", "list.json[2]": a record's place in its file
 
 
 class StopEvent(Protocol):
@@ -98,7 +96,7 @@ def apply_changes(rag: RAG, changed: Iterable[Path], gone: Iterable[Path]) -> Wa
 def initial_changes(rag: RAG, directory: Path) -> WatchBatch:
     """Bring the index up to the folder as it is now: ingest it (what is indexed is skipped) and
     remove the articles of its files that went while nobody watched."""
-    indexed = {_RECORD.sub("", a.origin) for a in rag.articles() if _belongs(a.origin, str(directory))}
+    indexed = {a.origin for a in rag.articles() if _belongs(a.origin, str(directory))}  # a record's origin is its file
     missing = [Path(p) for p in sorted(indexed) if not Path(p).exists()]
     batch = apply_changes(rag, [], missing)
     batch.ingest = rag.add([directory])

@@ -344,6 +344,13 @@ class Store(FaissCopy, Search):
             ).fetchall()
         return [r[0] for r in rows]
 
+    def origins_in_use(self, origins: list[str]) -> set[str]:
+        """Those of ``origins`` that some indexed article comes from, asked of SQLite (a scan in C
+        per origin) instead of building every article's record in Python."""
+        with self._lock:
+            return {o for o in dict.fromkeys(origins)
+                    if self._db.execute("SELECT 1 FROM articles WHERE origin=? LIMIT 1", (o,)).fetchone()}
+
     def counts(self) -> tuple[int, int]:
         with self._lock:
             articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]

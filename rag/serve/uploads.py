@@ -68,11 +68,13 @@ def discard_unreferenced(paths: Iterable[str | Path], upload_dir: Path, rag: RAG
     (its articles were removed, or it added none): a kept copy would hold text the index no
     longer has. Paths outside ``upload_dir`` (a folder the user ingested) are never touched."""
     root = upload_dir.resolve()
-    in_use = {str(Path(a.origin).resolve()) for a in rag.articles()}
+    candidates = {raw: Path(raw).resolve() for raw in dict.fromkeys(str(p) for p in paths)}
+    ours = {raw: path for raw, path in candidates.items() if path.parent == root and path.is_file()}
+    # An article's origin is the path as it was given: ask for both spellings.
+    in_use = rag.store.origins_in_use([*ours, *(str(p) for p in ours.values())])
     deleted = []
-    for raw in dict.fromkeys(str(p) for p in paths):
-        path = Path(raw).resolve()
-        if path.parent == root and str(path) not in in_use and path.is_file():
+    for raw, path in ours.items():
+        if raw not in in_use and str(path) not in in_use:
             path.unlink(missing_ok=True)
             deleted.append(path)
     return deleted
