@@ -27,6 +27,10 @@ class IndexBusyError(RagError):
     """Another process is writing to the index and the caller asked not to wait."""
 
 
+class FeedNotFoundError(RagError):
+    """No subscribed feed matches the number, URL or path given."""
+
+
 class LoadError(RagError):
     """One input file (or record) could not be turned into articles."""
 

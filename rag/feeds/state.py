@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from rag.errors import RagError
+from rag.errors import FeedNotFoundError, RagError
 from rag.index import migrations
 from rag.index.store import DATABASE
 
@@ -152,7 +152,7 @@ class FeedState:
         """Unsubscribe; returns the feed and the ids of the articles it brought in (kept in the index)."""
         feed = self.find(ref)
         if feed is None:
-            raise RagError(f"no feed matches {ref!r} (see `rag feeds list`)")
+            raise FeedNotFoundError(f"no feed matches {ref!r} (see `rag feeds list`)")
         articles = self.article_ids(feed.id)
         with self._transaction() as db:
             db.execute("DELETE FROM feeds WHERE id=?", (feed.id,))  # its items go with it (cascade)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from rag.documents.articles import terminal_safe
-from rag.errors import RagError
+from rag.errors import FeedNotFoundError
 from rag.feeds.extract import ExtractError, FeedItem, ParsedFeed, article_record, page_article, parse_feed
 from rag.feeds.fetch import Fetched, Fetcher, FetchError, Limits
 from rag.feeds.state import Feed, FeedState, ItemState, SeenItem
@@ -253,7 +253,7 @@ def _plan(
 def _find(state: FeedState, ref: str) -> Feed:
     feed = state.find(ref)
     if feed is None:
-        raise RagError(f"no feed matches {ref!r} (see `rag feeds list`)")
+        raise FeedNotFoundError(f"no feed matches {ref!r} (see `rag feeds list`)")
     return feed
 
 

@@ -41,6 +41,7 @@ from rag.serve.http.errors import ApiError, _install_error_handlers, error_body
 from rag.serve.http.ingest import _articles_as_files, _ingest_files, _uploaded_files
 from rag.serve.http.limits import _Guard
 from rag.serve.http.shapes import ArticlesIn, ChatRequest, SearchRequest, _article_json, _hit_json
+from rag.serve.http.feeds import feeds_router
 from rag.serve.http.stories import stories_router
 from rag.serve.request_checks import check_text, check_today
 from rag.serve.uploads import WebLimits, discard_unreferenced
@@ -74,6 +75,7 @@ def create_app(rag: RAG, api_key: str | None = None, host: str | None = None) ->
     app.state.admission = admission
 
     app.include_router(stories_router(rag, admission))  # POST /v1/briefing, /v1/timeline; GET /v1/articles/{id}/related
+    app.include_router(feeds_router(rag))  # GET/POST /v1/feeds, DELETE /v1/feeds/{ref}, POST /v1/feeds/sync
 
     @app.get("/health")
     def health() -> dict[str, Any]:
