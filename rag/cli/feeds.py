@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -99,12 +101,24 @@ def watch_cmd(ctx: click.Context, directory: Path, debounce: int | None) -> None
     """Keep the index in step with a folder: ingest files as they appear or change, remove the
     articles of files that go. Ctrl-C stops."""
     rag = open_rag(ctx, seed=False)
+    # The first Ctrl-C asks the watch to stop once the batch in hand is committed, rather than
+    # raising KeyboardInterrupt wherever the ingest happens to be; a second one stops at once
+    # (an open transaction is rolled back whole).
+    stop = threading.Event()
+
+    def on_interrupt(_signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()  # nothing printed here: a handler that writes can interrupt a write to the same stream
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        watch(rag, directory, _print_batch, debounce_ms=debounce,
+        watch(rag, directory, _print_batch, debounce_ms=debounce, stop=stop,
               on_ready=lambda: echo(f"watching {directory.resolve()} (Ctrl-C stops)", err=True))
-    except KeyboardInterrupt:  # during an ingest: its open transaction was rolled back
+    except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGINT, previous)
         rag.close()
     echo("stopped watching", err=True)
 
