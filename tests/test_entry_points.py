@@ -151,7 +151,9 @@ def test_ui_py_prints_the_url_it_serves_once_it_listens(api: bool, seed_index: P
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "ui.py"), "--port", str(port), "--index", str(index), *(["--api"] if api else [])],
         stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
-        env=_env(RAG_LLM="smollm2-135m-instruct"),  # loaded in the background; the page does not wait for it
+        # Loaded in the background; the page does not wait for it. The default model takes seconds
+        # to load, and llama-cpp-python silences stdout meanwhile: the line must survive that.
+        env=_env(RAG_LLM="smollm2-135m-instruct") if api else _env(),
     )
     try:
         url = f"http://127.0.0.1:{port}"

@@ -3,9 +3,13 @@ checks and rendering all live in the package, where Python users can reach them.
 
 from __future__ import annotations
 
+import functools
+import io
+import os
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import gradio as gr
 from gradio.utils import get_upload_folder
@@ -167,6 +171,17 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
     return app
 
 
+@functools.cache  # one copy per process, however often the app is launched
+def _console() -> TextIO:
+    """A private copy of stdout for the start-up lines: while llama.cpp loads a model (in the
+    background) llama-cpp-python points file descriptor 1 at /dev/null, and a line printed then,
+    such as the URL, was lost."""
+    try:
+        return os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding=sys.stdout.encoding or "utf-8")
+    except (AttributeError, OSError, io.UnsupportedOperation):  # no file behind stdout (captured): use it as is
+        return sys.stdout
+
+
 def launch(
     settings: Settings | None = None,
     host: str | None = None,
@@ -185,6 +200,7 @@ def launch(
     host = host or chosen.host
     port = port or chosen.port
     check_port(host, port)  # before the index and the models load: a taken port fails at once
+    out = _console()
     rag = rag or RAG.open(settings=settings)
     rag.preload()
     limits = WebLimits.of(rag.settings)
@@ -197,7 +213,7 @@ def launch(
     print(
         f"index {info.directory}: {info.articles} articles, {info.chunks} passages; embedder {info.embedder}; "
         f"LLM {info.llm} loading in the background; ready in {time.perf_counter() - started:.1f}s",
-        flush=True,
+        file=out, flush=True,
     )
     app.queue(default_concurrency_limit=4, max_size=64)
     guard = Middleware(WebGuard, names=allowed_names(host, rag.settings.allowed_hosts), blocked_prefixes=FILE_ROUTES)
@@ -217,11 +233,11 @@ def launch(
 
         mount_api(app.server_app, rag, host=host)
         if warning := check_bind(host, rag.settings.api_key_value()):
-            print(f"warning: {warning}", flush=True)
+            print(f"warning: {warning}", file=out, flush=True)
     # Printed once it listens (launch returns after Gradio's own request to the running server).
-    print(f"Chat: {browser_url(host, port)}", flush=True)
+    print(f"Chat: {browser_url(host, port)}", file=out, flush=True)
     if api:
-        print(f"API:  {browser_url(host, port, '/v1')}", flush=True)
+        print(f"API:  {browser_url(host, port, '/v1')}", file=out, flush=True)
     if block:
         app.block_thread()
     return app
