@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,12 +72,48 @@ def heap_size(obj: object, seen: set[int] | None = None) -> int:
     return size
 
 
-def _tree(rev: str) -> Path:
+def export_tree(rev: str) -> Path:
     """The ``rag`` package (and its prompts) as it was at ``rev``, exported (not checked out) into a temporary folder."""
     target = Path(tempfile.mkdtemp(prefix="rag-ray-before-"))
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "rag", "prompts"], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target
+
+
+def run_in_tree(script: Path, tree: Path, *args: str) -> dict:
+    """``script --one ARGS`` in a fresh process whose ``rag`` is ``tree``'s; its last line, read as JSON.
+    Ray's workers put the driver's working directory first on their path (and inherit
+    PYTHONPATH), so they run the same tree as the driver."""
+    env = {**os.environ, "RAG_BENCH_TREE": str(tree), "PYTHONPATH": str(tree)}
+    out = subprocess.run([sys.executable, str(script.resolve()), "--one", *args], capture_output=True, text=True,
+                         env=env, cwd=tree)
+    if out.returncode:
+        print(out.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"{script.name} --one {' '.join(args)} failed (tree {tree})")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare(
+    script: Path, sizes: str, versions: str, before: str, make: Callable[[Path, int], None], corpus_name: str,
+    extra: tuple[str, ...], progress: Callable[[dict], None],
+) -> list[dict]:
+    """Each of ``versions`` ("before", "after": the tree at ``before``, this one) on a corpus of
+    each of ``sizes`` (comma-separated), made once per size by ``make`` and named ``corpus_name``."""
+    names = versions.split(",")
+    trees = {"after": ROOT, **({"before": export_tree(before)} if "before" in names else {})}
+    results = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
+            for n in [int(x) for x in sizes.split(",") if x.strip()]:
+                corpus = Path(tmp) / corpus_name.format(n=n)
+                make(corpus, n)
+                for version in names:
+                    results.append(run_in_tree(script, trees[version], str(corpus), version, *extra))
+                    progress(results[-1])
+    finally:
+        if "before" in trees:
+            shutil.rmtree(trees["before"])
+    return results
 
 
 def one_run(corpus: Path, version: str, workers: int) -> dict:
@@ -142,31 +179,12 @@ def main() -> None:
         print(json.dumps(one_run(Path(args.one[0]), args.one[1], args.workers)))
         return
 
-    results = []
-    versions = args.versions.split(",")
-    trees = {"after": ROOT, **({"before": _tree(args.before)} if "before" in versions else {})}
-    with tempfile.TemporaryDirectory(prefix="rag-bench-raymem-") as tmp:
-        for n in [int(x) for x in args.articles.split(",") if x.strip()]:
-            corpus = Path(tmp) / f"corpus-{n}"
-            make_corpus(corpus, n)
-            for version in versions:
-                # Ray's workers put the driver's working directory first on their path (and inherit
-                # PYTHONPATH), so they run the same tree as the driver.
-                env = {**os.environ, "RAG_BENCH_TREE": str(trees[version]), "PYTHONPATH": str(trees[version])}
-                out = subprocess.run(
-                    [sys.executable, str(Path(__file__).resolve()), "--one", str(corpus), version,
-                     "--workers", str(args.workers)], capture_output=True, text=True, env=env, cwd=trees[version],
-                )
-                if out.returncode:
-                    print(out.stderr[-3000:], file=sys.stderr)
-                    raise SystemExit(f"{version} run on {n} articles failed")
-                r = json.loads(out.stdout.strip().splitlines()[-1])
-                results.append(r)
-                print(f"{version:6} {n:>7} articles: peak {r['peak_mb']:.0f} MB (+{r['growth_mb']:.0f} MB) "
-                      f"in {r['seconds']:.0f} s", file=sys.stderr)
+    def progress(r: dict) -> None:
+        print(f"{r['version']:6} {r['articles']:>7} articles: peak {r['peak_mb']:.0f} MB (+{r['growth_mb']:.0f} MB) "
+              f"in {r['seconds']:.0f} s", file=sys.stderr)
 
-    if "before" in trees:
-        shutil.rmtree(trees["before"])
+    results = compare(Path(__file__), args.articles, args.versions, args.before, make_corpus, "corpus-{n}",
+                      ("--workers", str(args.workers)), progress)
     print(f"\nDriver RSS, `--engine ray`, {args.workers} workers, HashingEmbedder, {os.cpu_count()} CPU cores; "
           f"before = the rag package at {args.before}\n")
     print("| articles | chunks | driver | peak RSS (MB) | growth during ingest (MB) | of which index, est. (MB) "

@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Literal, Unpack
@@ -17,12 +16,14 @@ from rag.answer.evidence import select_evidence
 from rag.answer.followups import needs_history
 from rag.answer.pipeline import AnswerGuards, History, Phase, Request, condense_question, stream_answer
 from rag.answer.prompts import Prompts
+from rag.conversations import ConversationStore
+from rag.documents.articles import Article
 from rag.documents.chunking import ChunkerSettings
 from rag.errors import RagError
 from rag.index.check import CheckReport, check_index, repair_index
 from rag.index.locks import ingest_lock
 from rag.index.store import Store
-from rag.ingest.driver import OnFile, Progress, ingest
+from rag.ingest.driver import OnFile, Progress, ingest, ingest_articles
 from rag.ingest.engines import Engine
 from rag.ingest.engines.local import LocalEngine
 from rag.models.embedding import CachingEmbedder, Embedder, load_embedder
@@ -30,7 +31,7 @@ from rag.models.llama import Generator, LlamaCppGenerator
 from rag.models.registry import installed_llms, resolve_llm
 from rag.models.remote import REMOTE_LLM, OpenAICompatibleGenerator
 from rag.options import AskFields, AskOptions, DateLike
-from rag.results import Answer, ArticleInfo, Evidence, Hit, IngestReport, final_answer
+from rag.results import Answer, ArticleInfo, Evidence, Hit, IndexInfo, IngestReport, final_answer
 from rag.settings import Settings
 from rag.stories import service as stories
 from rag.stories.results import Briefing, Related, Timeline
@@ -43,19 +44,6 @@ def _as_date(value: DateLike, name: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise RagError(f"{name}={value!r} is not a date; use YYYY-MM-DD") from None
-
-
-@dataclass(frozen=True)
-class IndexInfo:
-    directory: Path
-    articles: int
-    chunks: int
-    embedder: str
-    dim: int
-    chunk_tokens: int
-    chunk_overlap_tokens: int
-    llm: str
-    llm_loaded: bool
 
 
 class RAG:
@@ -77,6 +65,7 @@ class RAG:
         if generator is not None:
             self._generators[settings.llm] = generator
         self._generator_lock = threading.Lock()
+        self.conversations = ConversationStore(store.directory)  # saved chats, per user: rag.conversations
 
     # ------------------------------------------------------------ lifecycle
 
@@ -255,16 +244,24 @@ class RAG:
         return check_index(self.store.directory)
 
     def articles(self, search: str | None = None) -> list[ArticleInfo]:
-        """Indexed articles, newest first; ``search`` keeps those whose title, source,
-        author or id contains it (case-insensitive)."""
+        """Indexed articles, newest first; ``search`` keeps those whose title, source, author, id
+        or URL contains it (case-insensitive), or whose headline or text has all its words."""
         articles = self.store.articles()
         if search and search.strip():
-            needle = search.strip().casefold()
-            articles = [
-                a for a in articles
-                if any(needle in (v or "").casefold() for v in (a.title, a.source, a.author, a.id, a.url))
-            ]
+            needle, in_text = search.strip().casefold(), self.store.articles_with_words(search)
+            articles = [a for a in articles if a.id in in_text
+                        or any(needle in (v or "").casefold() for v in (a.title, a.source, a.author, a.id, a.url))]
         return articles
+
+    def article(self, article_id: str) -> Article | None:
+        """The indexed article's full record (text and metadata, with its id), for :meth:`restore`."""
+        return self.store.article_record(article_id)
+
+    def restore(self, articles: Sequence[Article], progress: Progress | None = None) -> IngestReport:
+        """Index again articles read with :meth:`article` before they were removed (an undo):
+        same id, text and metadata, embedded again; content indexed meanwhile is a duplicate."""
+        with ingest_lock(self.store.directory, True, log.warning):
+            return ingest_articles(articles, self.store, LocalEngine(self.embedder), progress)
 
     def article_text(self, article_id: str) -> str | None:
         return self.store.article_text(article_id)
@@ -287,18 +284,19 @@ class RAG:
         until: DateLike = None,
         mode: retrieval.Mode | None = None,
         today: DateLike = None,
+        article_ids: Sequence[str] = (),
     ) -> list[Hit]:
         """The ``k`` passages most relevant to ``query``, best first, with scores and metadata.
 
         ``mode`` is ``dense``, ``bm25`` or ``hybrid`` (default: ``settings.retrieval``). Without
         ``since``/``until``, a time named in the query ("last week", "on Thursday", "in October
         2023") limits the published dates, relative to ``today`` (default: the real today);
-        when nothing was published then, the limit is dropped."""
-        return self._search(query, k, since, until, mode, today)[0]
+        when nothing was published then, the limit is dropped. ``article_ids``: only these articles."""
+        return self._search(query, k, since, until, mode, today, article_ids=article_ids)[0]
 
     def _search(
         self, query: str, k: int | None, since: DateLike, until: DateLike, mode: retrieval.Mode | None, today: DateLike,
-        for_answer: bool = False,
+        for_answer: bool = False, article_ids: Sequence[str] = (),
     ) -> tuple[list[Hit], str | None]:
         if not query.strip():
             raise RagError("the query is empty")
@@ -311,7 +309,7 @@ class RAG:
         ranking = self._ranking(reference, for_answer)
 
         def run(since: date | None, until: date | None) -> list[Hit]:
-            return retrieval.search(self.store, self._cached_embedder, query, k, since, until, mode, ranking)
+            return retrieval.search(self.store, self._cached_embedder, query, k, since, until, mode, ranking, article_ids)
 
         if start or end:
             return run(start, end), None
@@ -339,7 +337,7 @@ class RAG:
         o = (options or AskOptions()).with_changes(**changes)
         choices = [c.strip() for c in o.choices if c.strip()]
         query = " ".join([question, *choices])  # the options' names are search terms too
-        retrieved, date_note = self._search(query, o.k, o.since, o.until, o.mode, o.today, for_answer=True)
+        retrieved, date_note = self._search(query, o.k, o.since, o.until, o.mode, o.today, True, tuple(o.article_ids))
         if (o.evidence or self.settings.evidence) == "sentences":
             s = self.settings
             passages = select_evidence(

@@ -28,6 +28,7 @@ class AskOptions:
     max_tokens: int | None = None  # Settings.max_answer_tokens
     temperature: float | None = None  # Settings.temperature
     choices: Sequence[str] = ()  # options the question comes with (a quiz): Answer.choice names one
+    article_ids: Sequence[str] = ()  # only passages of these articles (e.g. "Ask about this article")
 
     def with_changes(self, **changes: object) -> AskOptions:
         """A copy with ``changes``; an unknown name is a TypeError (a typo must not be ignored)."""
@@ -50,3 +51,4 @@ class AskFields(TypedDict, total=False):
     max_tokens: int | None
     temperature: float | None
     choices: Sequence[str]
+    article_ids: Sequence[str]

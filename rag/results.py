@@ -5,6 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What :meth:`rag.RAG.info` reports: the index's size and the models it is used with."""
+
+    directory: Path
+    articles: int
+    chunks: int
+    embedder: str
+    dim: int
+    chunk_tokens: int
+    chunk_overlap_tokens: int
+    llm: str
+    llm_loaded: bool
 
 
 @dataclass(frozen=True)

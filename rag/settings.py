@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     ann_threshold: int = Field(
         50_000, ge=1, description="Chunk count from which the vector index is approximate (IVF-Flat) instead of exact."
     )
+    faiss_save_fraction: float = Field(
+        0.5, gt=0, description="Rewrite the FAISS file once the vectors changed since it was written reach this "
+        "fraction of it (writes stay linear over an ingest; an open reads the rest from SQLite)."
+    )
     embed_threads: int = Field(0, ge=0, description="Torch threads for embedding batches (0: all cores; queries use one).")
     embed_dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "auto", description="Embedding compute type; auto is bfloat16 where the CPU does it natively (AVX512-BF16/AMX)."

@@ -35,8 +35,9 @@ def write_articles(path: Path, n: int, tag: str, sentences: int = 24, seed: int 
 
 
 def start_worker(index: Path, *paths: Path, batch: int = 8, die_at: str | None = None, hold: Path | None = None,
-                 no_wait: bool = False) -> subprocess.Popen[str]:
+                 no_wait: bool = False, remove: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     args = [sys.executable, str(WORKER), str(index), *map(str, paths), "--batch", str(batch)]
+    args += [a for ref in remove for a in ("--remove", ref)]
     if die_at:
         args += ["--die-at", die_at]
     if hold:

@@ -1,8 +1,10 @@
 """A separate process that ingests with the fast hashing embedder, for the crash and concurrency
-tests. It can kill itself with SIGKILL at an exact point of a commit (``--die-at``), pause
-holding the ingest lock (``--hold``), and prints one line per commit ("committed <generation>").
+tests. It can kill itself with SIGKILL at an exact point of a commit (``--die-at``; ``between-commits:N``
+dies right after the N-th commit, before the next batch), pause holding the ingest lock
+(``--hold``), remove articles first (``--remove``), and prints one line per commit
+("committed <generation>").
 
-    python tests/ingest_worker.py INDEX PATH... [--batch N] [--die-at POINT:N] [--hold FILE] [--no-wait]
+    python tests/ingest_worker.py INDEX PATH... [--batch N] [--die-at POINT:N] [--hold FILE] [--no-wait] [--remove ID]
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from rag.index import store as store_module
 from rag.ingest import driver as ingest_module
 from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
 
-POINTS = ("mid-transaction", "after-commit", "faiss-write", "before-rename", "after-rename")
+POINTS = ("mid-transaction", "after-commit", "faiss-write", "before-rename", "after-rename", "between-commits")
 
 
 def die() -> None:
@@ -99,6 +101,15 @@ def inject(point: str, at: int, rag: RAG) -> None:
             return real_remove(directory, generation)
 
         faiss_copy.remove_older_copies = remove
+    elif point == "between-commits":  # the commit is whole; the FAISS file may be behind it
+        real_commit = store_cls.commit
+
+        def commit(self, *a, **k):  # type: ignore[no-untyped-def]
+            real_commit(self, *a, **k)
+            if counter.hit():
+                die()
+
+        store_cls.commit = commit  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown --die-at point {point!r}; choose from {POINTS}")
 
@@ -123,6 +134,7 @@ def main() -> None:
     parser.add_argument("--die-at", default=None, help="POINT:N, POINT one of " + ", ".join(POINTS))
     parser.add_argument("--hold", type=Path, default=None)
     parser.add_argument("--no-wait", action="store_true")
+    parser.add_argument("--remove", action="append", default=[], help="an article id to remove first (one commit)")
     args = parser.parse_args()
 
     ingest_module.COMMIT_BATCH = args.batch
@@ -135,6 +147,8 @@ def main() -> None:
         point, _, n = args.die_at.partition(":")
         inject(point, int(n or 1), rag)
     print(f"started {os.getpid()}", flush=True)
+    for ref in args.remove:
+        rag.remove(ref)
     try:
         report = rag.add(args.paths, wait=not args.no_wait, on_wait=lambda m: print(m, file=sys.stderr, flush=True))
     except IndexBusyError as e:

@@ -32,8 +32,10 @@ def seeded(tmp_path) -> RAG:
     rag.close()
 
 
-def _ask(handlers: ChatHandlers, question: str = QUESTION, since: str = "", until: str = "", session: str = "s1"):
-    return handlers.ask(question, [], [], handlers.rag.settings.llm, 4, since, until, "hybrid", gr.Request(session_hash=session))
+def _ask(handlers: ChatHandlers, question: str = QUESTION, since: str = "", until: str = "", session: str = "s1",
+         article_ids: list[str] | None = None):
+    return handlers.ask(question, [], [], handlers.rag.settings.llm, 4, since, until, "hybrid", gr.Request(session_hash=session),
+                        article_ids)
 
 
 def _fields(out: tuple) -> dict:
@@ -142,7 +144,7 @@ def test_ask_with_a_bad_date_is_a_field_error_not_a_chat_message(seeded):
     chips, error = date_state("2024-03-01", "")
     assert "from 2024-03-01" in chips and error == ""
     states = handlers.validate("x" * 100_000, [], [], "", 4, "", "", "hybrid")
-    assert len(states) == 8 and states[0]["is_valid"] is False and all(s["is_valid"] for s in states[1:])
+    assert len(states) == 9 and states[0]["is_valid"] is False and all(s["is_valid"] for s in states[1:])
 
 
 def test_chips_show_the_active_filter():
@@ -168,6 +170,19 @@ def test_a_coverage_refusal_reads_well_with_the_reason_folded():
     md = answer_markdown(answer, 0)
     assert md.startswith("I could not find anything about Lavrov in the indexed articles.")
     assert '<details class="why"><summary>Why</summary>' in md
+    # Limited to one article (the Library's "Ask about this article"): the refusal says so, and how to widen it.
+    md = answer_markdown(answer, 0, "", "the article “Rail strike”").replace("\\", "")
+    assert md.startswith("I could not find anything about Lavrov in the article “Rail strike”. Try asking about all articles.")
+    md = answer_markdown(answer, 0, "published on or after 2024-01-01", "the article “Rail strike”").replace("\\", "")
+    assert "in the article “Rail strike” published on or after 2024-01-01." in md and "Try clearing the date filter" in md
+
+
+def test_a_refusal_under_the_article_filter_names_the_article(seeded):
+    handlers = ChatHandlers(seeded, seeded.available_llms())
+    article = seeded.articles()[0]
+    final = [o for o in _ask(handlers, "What did the mayor of Oslo say about trams?", article_ids=[article.id])][-1]
+    text = final[0][-1]["content"].replace("\\", "")
+    assert f"the article “{article.title}”" in text and "Try asking about all articles." in text, text
 
 
 TEXT = "The port reopened on Monday. Cranes were repaired overnight. Ships queued for two days."

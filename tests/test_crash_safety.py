@@ -57,7 +57,9 @@ def verify(index: Path, reference: dict[str, list[str]], embedder=None, query: s
     assert set(chunks) == set(articles)
     for article_id in articles:  # all or nothing: exactly the chunks an uninterrupted ingest makes
         assert chunks[article_id] == reference[article_id], article_id
-    assert (after.faiss_vectors or 0) == n_chunks == n_fts  # FAISS, SQLite and BM25 agree
+    # The FAISS file may be behind the database (it is rewritten on a schedule); the open caught it up.
+    assert rag.store._index is not None and rag.store._index.ntotal == n_chunks == n_fts  # FAISS, SQLite, BM25 agree
+    assert after.faiss_generation is None or after.faiss_generation <= (after.generation or 0)
     assert rag.info().chunks == n_chunks
     if articles:
         assert rag.search(query, k=3)

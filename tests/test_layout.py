@@ -14,6 +14,7 @@ LAYERS: list[set[str]] = [
     {"index"},
     {"ingest", "answer"},
     {"stories"},  # briefings, timelines, related coverage: over the index and the answers' checks
+    {"conversations"},  # saved chats: answers (rag.results) kept per user beside the index
     {"api"},
     {"serve", "evaluation", "cli", "testing", "__main__", "__init__", "feeds"},  # feeds: functions over a RAG
 ]

@@ -83,7 +83,7 @@ def test_the_library_shows_an_articles_related_coverage(server, browser):  # noq
     context, page = _open(browser, url)
     _tab(page, "Library")
     page.fill("#library-search input, #library-search textarea", "talks collapse")
-    row = page.locator("#articles span.text:visible", has_text="Rotterdam strike talks collapse as ships queue at sea").first
+    row = page.locator("#articles button.library-open", has_text="Rotterdam strike talks collapse as ships queue at sea").first
     row.wait_for(timeout=30_000)
     row.click()
     related = page.locator("#library-related")

@@ -223,9 +223,10 @@ def test_remove_date_range_and_stop(server, browser, tmp_path: Path):
     # Remove an article from the library.
     page.get_by_role("tab", name="Library").click()
     page.wait_for_function("document.querySelector('#articles').innerText.includes('Glacier museum opens')")
-    page.click("#remove-choice input")
-    page.get_by_role("option", name="Glacier museum opens", exact=False).click()
+    page.get_by_role("checkbox", name="Select “Glacier museum opens”").check()
+    page.wait_for_function("!document.querySelector('#remove').disabled")
     page.click("#remove")
+    page.click("#remove-confirm-yes")  # tests/test_library_browser.py covers the confirmation and undo
     page.wait_for_function("!document.querySelector('#articles').innerText.includes('Glacier museum opens')", timeout=30_000)
     assert all(a.title != "Glacier museum opens" for a in rag.articles())
 

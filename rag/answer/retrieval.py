@@ -72,8 +72,10 @@ def search(
     until: date | None = None,
     mode: Mode = "dense",
     ranking: Ranking = Ranking(),
+    article_ids: Sequence[str] = (),
 ) -> list[Hit]:
-    """Top-``k`` passages for ``query``, optionally limited to a published-date range.
+    """Top-``k`` passages for ``query``, optionally limited to a published-date range and to
+    the articles ``article_ids``.
 
     ``dense``: cosine similarity of embeddings (FAISS); ``bm25``: SQLite FTS5 over titles and
     passages; ``hybrid``: both, fused by reciprocal rank; ``rerank``: hybrid candidates
@@ -87,11 +89,11 @@ def search(
         pool = max(pool, 4 * k)
     rankings: list[tuple[list[tuple[int, float]], float]] = []
     if mode in ("dense", "hybrid", "rerank"):
-        allowed = store.chunk_ids_in_range(since, until) if (since or until) else None
+        allowed = store.chunk_ids_in_range(since, until, article_ids) if (since or until or article_ids) else None
         vector = embedder.embed([query])[0]
         rankings.append((store.dense_search(vector, pool, allowed), ranking.dense_weight))
     if mode in ("bm25", "hybrid", "rerank"):
-        lexical = store.lexical_search(query_terms(query), pool, since, until, title_weight=ranking.title_weight)
+        lexical = store.lexical_search(query_terms(query), pool, since, until, ranking.title_weight, article_ids)
         rankings.append((lexical, ranking.bm25_weight))
     scored = rankings[0][0] if len(rankings) == 1 else fuse([r for r, _ in rankings], pool, [w for _, w in rankings])
     hits = store.hits(scored)

@@ -328,6 +328,11 @@ from rag.cli import stories as _stories  # noqa: E402  (rag brief, rag timeline,
 for _command in _stories.COMMANDS:
     cli.add_command(_command)
 
+from rag.cli import conversations as _conversations  # noqa: E402  (rag conversations list|export)
+
+for _command in _conversations.COMMANDS:
+    cli.add_command(_command)
+
 
 def main() -> None:
     run(cli)

@@ -37,11 +37,14 @@ class Article:
     published: date | None = None
     origin: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    # The id of an article read back from an index (to add it again, e.g. undoing a removal):
+    # its key is not stored, only the id made from it.
+    indexed_id: str | None = None
 
     @property
     def id(self) -> str:
         """Stable id derived from ``key`` (an explicit id, the URL, or the file it came from)."""
-        return article_id(self.key)
+        return self.indexed_id or article_id(self.key)
 
     @property
     def content_hash(self) -> str:

@@ -3,8 +3,8 @@
 Checks: the manifest; SQLite ``integrity_check`` and foreign keys; every article complete (has
 chunks, ordinals 0..n-1, chunk text = its span of the article); the BM25 (FTS5) rows equal the
 chunks; stored vectors have the manifest's dimension; the near-duplicate bands are those of the
-stored signatures; the FAISS copy for the database's generation exists, matches its checksum,
-and holds exactly the chunk ids with exactly the stored vectors; no dead writer's temp files.
+stored signatures; the FAISS copy in use matches its checksum and the stored vectors
+(rag.index.check_faiss; it may be behind the database); no dead writer's temp files.
 Checking reads only (one SQLite snapshot), so it is safe while questions are answered or an
 ingest runs.
 
@@ -29,14 +29,15 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import faiss
 import numpy as np
 
 from rag.documents.articles import terminal_safe
 from rag.errors import RagError
 from rag.index import migrations
+from rag.index.check_faiss import check_faiss
 from rag.index.check_rows import check_rows, repair_rows
-from rag.index.files import DIGEST_SUFFIX, copy_generation, digest_problem, is_corruption, stray_temp_files
+from rag.index.faiss_copy import VALID_FROM, valid_from
+from rag.index.files import copy_generation, is_corruption, stray_temp_files
 from rag.index.locks import INGEST_LOCK, ingest_lock
 from rag.index.store import DATABASE, MANIFEST, SCHEMA_VERSION, Manifest, Store, missing_database_message
 
@@ -68,6 +69,7 @@ class CheckReport:
     chunks: int = 0
     fts_rows: int = 0
     faiss_vectors: int | None = None
+    faiss_generation: int | None = None  # of the FAISS copy in use (it may be behind the database's)
     generation: int | None = None
 
     @property
@@ -92,6 +94,8 @@ class CheckReport:
 
     def text(self) -> str:
         faiss_part = "no FAISS copy" if self.faiss_vectors is None else f"{self.faiss_vectors} FAISS vectors"
+        if self.faiss_vectors is not None and self.faiss_generation != self.generation:
+            faiss_part += f" as of generation {self.faiss_generation}"
         lines = [
             (f"index {self.directory}: {self.articles} articles, {self.chunks} chunks, {self.fts_rows} BM25 rows, "
             f"{faiss_part} (generation {self.generation if self.generation is not None else '?'})")
@@ -235,68 +239,6 @@ def _check_fts_index(db: sqlite3.Connection, report: CheckReport) -> None:
         report.add("fts", f"the BM25 (FTS5) index is damaged ({e})")
 
 
-def _faiss_ids_and_vectors(index: faiss.Index) -> tuple[np.ndarray, np.ndarray | None, str]:
-    inner = faiss.downcast_index(index.index) if hasattr(index, "id_map") else index
-    ids = faiss.vector_to_array(index.id_map).astype(np.int64) if hasattr(index, "id_map") else np.arange(index.ntotal)
-    kind = type(inner).__name__
-    if "Flat" not in kind:  # a compressed index cannot give back the exact vectors
-        return ids, None, kind
-    try:
-        return ids, inner.reconstruct_n(0, inner.ntotal), kind
-    except RuntimeError:
-        return ids, None, kind
-
-
-def _check_faiss(
-    directory: Path, report: CheckReport, dim: int | None, all_ids: np.ndarray, ids: np.ndarray, vectors: np.ndarray | None
-) -> None:
-    generation = report.generation or 0
-    current = directory / f"vectors.{generation}.faiss"
-    for path in sorted(directory.glob("vectors.*")):
-        g = copy_generation(path)
-        if g is None or path.name.endswith(DIGEST_SUFFIX) or g == generation:
-            continue
-        if g < generation:
-            report.add("faiss-stale", f"{path.name} is an old FAISS copy (the database is at generation {generation})", "warning")
-        else:
-            report.add("faiss-newer", f"{path.name} is newer than the database (generation {generation}): "
-                       "was the database restored from a backup?", "warning")
-    if not current.exists():
-        if report.chunks or generation:
-            report.add("faiss-missing", f"{current.name} is missing (a writer died between the SQLite commit and the "
-                       "FAISS write?); it is rebuilt from SQLite on the next open", "warning")
-        return
-    untrusted = digest_problem(current)
-    if untrusted:
-        report.add("faiss-untrusted", f"{current.name} is not trusted: {untrusted}; it is not used (rebuilt from SQLite on open)")
-        return
-    try:
-        index = faiss.read_index(str(current))
-    except RuntimeError as e:
-        report.add("faiss-unreadable", f"{current.name} is unreadable ({str(e).splitlines()[0]})")
-        return
-    report.faiss_vectors = int(index.ntotal)
-    if dim is not None and index.d != dim:
-        report.add("faiss-mismatch", f"{current.name} has dim {index.d}, the manifest says {dim}")
-        return
-    faiss_ids, faiss_vectors, kind = _faiss_ids_and_vectors(index)
-    missing = np.setdiff1d(ids, faiss_ids)
-    extra = np.setdiff1d(faiss_ids, all_ids)
-    if len(missing) or len(extra) or len(np.unique(faiss_ids)) != len(faiss_ids):
-        report.add("faiss-mismatch", f"{current.name} holds {len(faiss_ids)} vectors for {len(all_ids)} chunks "
-                   f"({len(missing)} chunk ids missing, {len(extra)} unknown ids)")
-        return
-    if vectors is None or faiss_vectors is None:
-        report.notes.append(f"the FAISS vectors were not compared with SQLite ({kind} does not give them back exactly)")
-        return
-    order = np.argsort(faiss_ids, kind="stable")
-    rows = order[np.searchsorted(faiss_ids[order], ids)]  # the FAISS row of each sound chunk
-    differing = np.flatnonzero(~np.all(faiss_vectors[rows] == vectors, axis=1))
-    if len(differing):
-        report.add("faiss-mismatch", f"{current.name}: {len(differing)} vector(s) differ from the stored ones "
-                   f"(chunk ids {_short([int(i) for i in ids[differing]])})")
-
-
 def _running_ingest(directory: Path) -> str | None:
     """'pid N since …' of a live ingest, from the lock file (stale text of a dead one is ignored)."""
     try:
@@ -331,6 +273,7 @@ def check_index(directory: str | Path) -> CheckReport:
     try:
         db.execute("BEGIN")  # one snapshot, even while an ingest commits
         all_ids, ids, vectors = _check_database(db, dim, report)
+        floor = valid_from(db) if "meta" in migrations.tables(db) else 0
         db.execute("COMMIT")
         if any(p.code in ("database-missing", "schema") for p in report.problems):
             return report
@@ -344,7 +287,7 @@ def check_index(directory: str | Path) -> CheckReport:
         return report
     finally:
         db.close()
-    _check_faiss(directory, report, dim, all_ids, ids, vectors)
+    check_faiss(directory, report, dim, all_ids, ids, vectors, floor)
     strays = stray_temp_files(directory)
     if strays:
         report.add("temp-files", f"{len(strays)} temp file(s) left by a writer that died: {_short([p.name for p in strays])}", "warning")
@@ -385,8 +328,9 @@ def _repair_database(
         if "minhash-bands" in codes:
             migrations.fill_bands(db)  # all of them, from the signatures
             done.append("rebuilt the near-duplicate bands (minhash_bands) from the stored signatures")
-        if done:  # readers reload when the generation moves
+        if done:  # readers reload when the generation moves, from a FAISS copy no older (vectors changed in place)
             db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+            db.execute("INSERT OR REPLACE INTO meta SELECT ?, value FROM meta WHERE key='generation'", (VALID_FROM,))
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:

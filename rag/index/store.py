@@ -2,8 +2,9 @@
 
 SQLite is the source of truth and every change is one SQLite transaction, so a crash leaves
 either the old or the new state. The FAISS file is a derived copy named after the SQLite
-``generation`` it matches (``vectors.<gen>.faiss``, written beside and renamed into place);
-when it is missing or stale after a crash, it is rebuilt from the vectors stored in SQLite.
+``generation`` it was written at (``vectors.<gen>.faiss``, written beside and renamed into
+place), rewritten on a geometric schedule rather than at every commit; on open it is caught up
+from SQLite, or rebuilt from it when missing or damaged (rag.index.faiss_copy).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from rag.documents.articles import Article
 from rag.documents.chunking import Chunk, ChunkerSettings
 from rag.errors import IndexCorruptError, IndexMismatchError, RagError
 from rag.index import migrations
-from rag.index import vectors as vector_index
 from rag.index.faiss_copy import FaissCopy
 from rag.index.files import DatabaseGuard, atomic_write, is_corruption, write_error
 from rag.index.locks import index_lock
@@ -198,6 +198,7 @@ class Store(FaissCopy, Search):
 
     def close(self) -> None:
         with self._lock:
+            self.save()  # the FAISS file, if commits changed it since it was written
             self._db.close()
 
     # ------------------------------------------------------------ FAISS copy
@@ -259,18 +260,8 @@ class Store(FaissCopy, Search):
                 if db.in_transaction:  # SQLite rolls back by itself on a full disk
                     db.execute("ROLLBACK")
                 raise
-            # The database is committed; now bring the FAISS copy up to the same generation
-            # (a memory-mapped copy is read-only: changes go to an in-memory one).
-            self._index = vector_index.writable(self._index, self._faiss_path(self._generation))
-            if old_chunk_ids:
-                self._index.remove_ids(np.array(old_chunk_ids, dtype=np.int64))
-            if new_ids:
-                self._index.add_with_ids(np.concatenate(new_vecs), np.array(new_ids, dtype=np.int64))
-            self._generation = generation
-            if vector_index.needs_rebuild(self._index):  # crossed RAG_ANN_THRESHOLD, or an IVF outgrew its lists
-                self._index = self._rebuild(generation)
-            else:
-                self._save_faiss(self._index, generation)
+            # The database is committed; now the in-memory index (and the file, when due: rag.index.faiss_copy).
+            self._apply_commit(old_chunk_ids, new_ids, new_vecs, generation)
 
     def _chunk_ids_of(self, article_ids: Sequence[str]) -> list[int]:
         ids: list[int] = []

@@ -88,6 +88,31 @@ def needs_rebuild(index: faiss.Index, threshold: int | None = None) -> bool:
     return n < limit // 2 or n > RETRAIN_GROWTH * max(ivf.nlist**2, 1)
 
 
+def contents(index: faiss.Index, with_vectors: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """(chunk ids, their vectors) held by either kind, in storage order; the vectors are None
+    when not asked for or when the index does not keep them exactly (only Flat storage does)."""
+    if kind_of(index) == "exact":
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        if not with_vectors:
+            return ids, None
+        inner = faiss.downcast_index(index.index)
+        return ids, (inner.reconstruct_n(0, inner.ntotal) if isinstance(inner, faiss.IndexFlat) else None)
+    ivf = faiss.extract_index_ivf(index)
+    lists, flat = ivf.invlists, isinstance(faiss.downcast_index(ivf), faiss.IndexIVFFlat)
+    ids_of, vecs_of = [], []
+    for n in range(ivf.nlist):
+        size = lists.list_size(n)
+        if size:
+            ids_of.append(faiss.rev_swig_ptr(lists.get_ids(n), size).copy())
+            if with_vectors and flat:  # IVF-Flat stores each vector's float32 bytes as its code
+                codes = faiss.rev_swig_ptr(lists.get_codes(n), size * lists.code_size)
+                vecs_of.append(np.frombuffer(codes.copy(), dtype=np.float32).reshape(size, ivf.d))
+    ids = np.concatenate(ids_of).astype(np.int64) if ids_of else np.zeros(0, dtype=np.int64)
+    if not (with_vectors and flat):
+        return ids, None
+    return ids, np.concatenate(vecs_of) if vecs_of else np.zeros((0, ivf.d), dtype=np.float32)
+
+
 def search(
     index: faiss.Index, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:

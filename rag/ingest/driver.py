@@ -12,7 +12,7 @@ goes to ``on_file`` when the file is done."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from rag.ingest.planning import SeenInRun, plan
 from rag.ingest.stages import mark_near_duplicates
 from rag.results import FileFailure, FileResult, IngestReport, Location
 
-__all__ = ["COMMIT_BATCH", "Progress", "commit_all", "ingest"]
+__all__ = ["COMMIT_BATCH", "Progress", "commit_all", "ingest", "ingest_articles"]
 
 COMMIT_BATCH = 256  # articles per transaction: bounds memory and the work a crash can lose
 NO_TEXT = "article has no text to index"
@@ -157,6 +157,19 @@ def ingest(
     """Index the files under ``paths`` into ``store`` with the stages run by ``engine``. Bad
     files are reported, never fatal; each commit is one transaction, so an interrupted run
     leaves whole articles only. ``on_file`` gets each file's result once it is final."""
+    return _drive(store, engine, progress, on_file, lambda: engine.load(paths, max_file_bytes, follow_symlinks))
+
+
+def ingest_articles(articles: Sequence[Article], store: Store, engine: Engine, progress: Progress | None = None) -> IngestReport:
+    """Index articles already loaded (such as removed ones given back to undo the removal) as
+    :func:`ingest` indexes a file's: duplicates skipped, changes replacing, chunked and embedded
+    again by ``engine``. Their files are not read: the report's files are their origins."""
+    return _drive(store, engine, progress, None, lambda: iter([LoadResult(list(articles), [], [])]))
+
+
+def _drive(
+    store: Store, engine: Engine, progress: Progress | None, on_file: OnFile | None, load: Callable[[], Iterator[LoadResult]]
+) -> IngestReport:
     started = time.perf_counter()
     run = _Run(store, engine.name, on_file)
 
@@ -166,7 +179,7 @@ def ingest(
 
     try:
         with engine.running(store.manifest.chunker):
-            updates = engine.embed(planned(engine.load(paths, max_file_bytes, follow_symlinks)), COMMIT_BATCH, progress)
+            updates = engine.embed(planned(load()), COMMIT_BATCH, progress)
             commit_all(updates, store, run.report, run.changed, run.committed, run.empty, run.file)
     finally:
         run.seen.close()

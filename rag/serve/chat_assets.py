@@ -65,6 +65,8 @@ HEAD = """
     e.preventDefault(); e.stopPropagation();
     const el = document.getElementById(link.getAttribute('href').split('#')[1]);
     if (!el) return;
+    // On a phone the Sources column is a drawer: it opens first (rag.serve.phone_assets).
+    document.dispatchEvent(new CustomEvent('rag:show-source', {detail: {link: link}}));
     el.open = true;
     el.scrollIntoView({behavior: 'smooth', block: 'center'});
     const summary = el.querySelector('summary');

@@ -17,7 +17,7 @@ from rag.api import RAG
 from rag.errors import RagError
 from rag.options import AskOptions
 from rag.results import Answer
-from rag.serve.filters import DateFilter, check_dates, chips_html, date_errors_html
+from rag.serve.filters import check_dates, chips_html, date_errors_html
 from rag.serve.phases import progress_html, writing_html
 from rag.serve.rendering import answer_markdown, escape, sources_html
 from rag.serve.request_checks import check_model, check_question
@@ -64,7 +64,7 @@ class ChatHandlers:
         return tuple(skip if v is None else v for v in values)
 
     def validate(self, question: str, chat: Any, turns: Any, llm: str, k: float, since: object, until: object,
-                 mode: str) -> list[Any]:
+                 mode: str, article_ids: object = None) -> list[Any]:
         """The ``validator`` of the ask events, one state per input (``ChatView.inputs``): an
         over-long question is an error on its field, not a chat message."""
         ok = gr.validate(True, "")
@@ -75,14 +75,14 @@ class ChatHandlers:
         except RagError as e:
             problem = str(e)
         # The dates are checked by ``ask``: Gradio's date field shows no validator message.
-        return [gr.validate(problem is None, problem or ""), ok, ok, ok, ok, ok, ok, ok]
+        return [gr.validate(problem is None, problem or ""), ok, ok, ok, ok, ok, ok, ok, ok]
 
     def running(self, session: str) -> bool:
         return session in self._runs
 
     def ask(
         self, question: str, chat: list[Message], turns: list[Answer], llm: str, k: float, since: object, until: object,
-        mode: str, request: gr.Request,
+        mode: str, request: gr.Request, article_ids: Sequence[str] | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         session = request.session_hash or ""
         question = (question or "").strip()
@@ -109,7 +109,8 @@ class ChatHandlers:
         chat = chat + [{"role": "user", "content": escape(question)}, {"role": "assistant", "content": progress_html(None, 0)}]
         yield self._out(chat, question="", busy=True, chips=chips_html(dates), date_error="")
         history = [(t.question, t.text) for t in turns]
-        options = AskOptions(k=int(k), since=dates.since, until=dates.until, llm=llm, mode=mode)  # type: ignore[arg-type]
+        options = AskOptions(k=int(k), since=dates.since, until=dates.until, llm=llm, mode=mode,  # type: ignore[arg-type]
+                             article_ids=tuple(article_ids or ()))  # the Library's "Ask about this article"
         stream = self.rag.stream_phases(question, history, options, cancel=run.cancel)
         try:
             for event in stream:
@@ -127,7 +128,8 @@ class ChatHandlers:
                     chat = chat[:-1] + [{"role": "assistant", "content": writing_html(escape(run.partial), elapsed)}]
                 else:
                     turns = turns + [event]
-                    chat = chat[:-1] + self._final(event, len(turns) - 1, dates)
+                    chat = chat[:-1] + self.final_messages(event, len(turns) - 1, dates.phrase(),
+                                                                self._only(article_ids or ()))
                     texts = {h.article.id: self.rag.article_text(h.article.id) or "" for t in turns for h in t.sources}
                     self._finish(session, run)
                     yield self._out(chat, sources_html(turns, texts), turns, busy=False)
@@ -143,7 +145,7 @@ class ChatHandlers:
 
     def ask_api(
         self, question: str, chat: list[Message], turns: list[Answer], llm: str, k: float, since: object, until: object,
-        mode: str, request: gr.Request,
+        mode: str, request: gr.Request, article_ids: Sequence[str] | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """``ask`` as the /ask API has always answered: (chatbot, sources, turns, question), with a
         bad date as a warning in the chat (an API caller has no field to show it by)."""
@@ -152,17 +154,27 @@ class ChatHandlers:
             warning = " ".join(message for _, message in dates.errors)
             yield chat + [{"role": "assistant", "content": f"⚠️ {escape(warning)}"}], gr.skip(), turns, gr.skip()
             return
-        for out in self.ask(question, chat, turns, llm, k, since, until, mode, request):
+        for out in self.ask(question, chat, turns, llm, k, since, until, mode, request, article_ids):
             yield out[:4]
 
     @staticmethod
-    def _final(answer: Answer, turn: int, dates: DateFilter) -> list[Message]:
+    def final_messages(answer: Answer, turn: int, filter_phrase: str = "", only: str = "") -> list[Message]:
+        """The chat messages of a final answer (also of one reopened: rag.serve.conversation_handlers)."""
         messages: list[Message] = []
         if answer.standalone_question:
             messages.append({"role": "assistant", "content": escape(answer.standalone_question),
                              "metadata": {"title": "Searched for a standalone question", "status": "done"}})
-        messages.append({"role": "assistant", "content": answer_markdown(answer, turn, dates.phrase())})
+        messages.append({"role": "assistant", "content": answer_markdown(answer, turn, filter_phrase, only)})
         return messages
+
+    def _only(self, article_ids: Sequence[str]) -> str:
+        """The article filter in words, for a refusal it causes."""
+        if not article_ids:
+            return ""
+        if len(article_ids) > 1:
+            return f"the {len(article_ids)} chosen articles"
+        article = self.rag.article(article_ids[0])
+        return f"the article “{article.title}”" if article else "the chosen article"
 
     def _finish(self, session: str, run: _Run) -> None:
         with self._lock:

@@ -11,7 +11,9 @@ import gradio as gr
 
 from rag.answer.retrieval import MODES
 from rag.api import RAG
+from rag.serve.article_filter import ArticleFilter, build_article_filter
 from rag.serve.chat_handlers import ChatHandlers, date_state
+from rag.serve.conversation_view import ConversationPanel, build_conversation_panel
 from rag.serve.explanations import mode_choices, model_choices
 from rag.serve.rendering import sources_html
 from rag.serve.suggestions import suggested_questions
@@ -49,13 +51,15 @@ class ChatView:
     sources: gr.HTML
     turns: gr.State
     api_ask: gr.Button
+    article: ArticleFilter  # set by the Library's "Ask about this article" (rag.serve.library_view)
+    history: ConversationPanel  # saved conversations (rag.serve.conversation_view)
 
     def outputs(self) -> list[Any]:
         """In the order of ``ChatHandlers.OUTPUTS``."""
         return [getattr(self, name) for name in ChatHandlers.OUTPUTS]
 
     def inputs(self) -> list[Any]:
-        return [self.question, self.chatbot, self.turns, self.llm, self.k, self.since, self.until, self.mode]
+        return [self.question, self.chatbot, self.turns, self.llm, self.k, self.since, self.until, self.mode, self.article.ids]
 
 
 def build_chat_tab(rag: RAG, llms: Sequence[str]) -> ChatView:
@@ -72,6 +76,9 @@ def build_chat_tab(rag: RAG, llms: Sequence[str]) -> ChatView:
                 else "The index is empty: add articles in the Library tab.",
             )
             chips = gr.HTML("", elem_id="filter-chips", padding=False)
+            article = build_article_filter()
+            # Phones only (rag.serve.phone_assets): opens the Sources drawer; its "(n)" is set by the page script.
+            gr.Button("Sources", size="sm", elem_id="sources-open", elem_classes="phone-only")
             with gr.Row(elem_id="ask-row"):
                 question = gr.Textbox(
                     label="Your question", show_label=False, placeholder="Ask about the news…", scale=6,
@@ -80,6 +87,7 @@ def build_chat_tab(rag: RAG, llms: Sequence[str]) -> ChatView:
                 send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="send")
                 stop = gr.Button("Stop", variant="secondary", scale=1, min_width=80, elem_id="stop", interactive=False)
             new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
+            history = build_conversation_panel()
             suggestions = gr.Dataset(
                 components=[question], samples=suggestions_for(rag),
                 label="Suggested questions (from the newest articles)", elem_id="suggestions", samples_per_page=4,
@@ -98,11 +106,13 @@ def build_chat_tab(rag: RAG, llms: Sequence[str]) -> ChatView:
                 k = gr.Slider(1, 12, value=rag.settings.top_k, step=1, label="Passages to retrieve", elem_id="k",
                               info="More passages: more context, slower answers")
         with gr.Column(scale=2, elem_id="sources-column"):
-            gr.HTML('<h2 class="sources-heading">Sources</h2>')
+            # Phones only: the column is a drawer there, and this closes it back to the citation.
+            gr.Button("Back to answer", size="sm", elem_id="sources-back", elem_classes="phone-only")
+            gr.HTML('<h2 class="sources-heading" id="sources-title">Sources</h2>')
             sources = gr.HTML(sources_html([], {}), elem_id="sources")
     api_ask = gr.Button(visible=False)
     return ChatView(chatbot, chips, question, send, stop, new_chat, suggestions, llm, k, mode, since, until, date_error,
-                    sources, turns, api_ask)
+                    sources, turns, api_ask, article, history)
 
 
 # The date pickers keep a typed text they cannot read ("March 2024") out of their value, so an
@@ -110,7 +120,7 @@ def build_chat_tab(rag: RAG, llms: Sequence[str]) -> ChatView:
 # the problem under the fields. (Indexes: ChatView.inputs.)
 RAW_DATES_JS = """(...values) => {
   const shown = (id) => { const el = document.querySelector('#' + id + ' input'); return el ? el.value : null; };
-  const out = values.slice(0, 8);
+  const out = values.slice();
   out[5] = shown('since') ?? out[5];
   out[6] = shown('until') ?? out[6];
   return out;

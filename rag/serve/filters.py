@@ -62,14 +62,17 @@ def chips_html(dates: DateFilter) -> str:
         chips.append(f"from {dates.since}")
     if dates.until:
         chips.append(f"until {dates.until}")
+    return chip_list_html("Only articles published", chips, "Active date filter", "change it under “Filters and options”")
+
+
+def chip_list_html(label: str, chips: list[str], name: str, hint: str = "") -> str:
+    """A filter's chips (plain text, escaped here) after ``label``; nothing when there are none."""
     if not chips:
         return ""
     items = "".join(f'<li class="chip">{html.escape(c)}</li>' for c in chips)
-    return (
-        '<div class="filter-chips" role="status"><span class="chips-label">Only articles published</span>'
-        f'<ul aria-label="Active date filter">{items}</ul>'
-        '<span class="chips-hint">change it under “Filters and options”</span></div>'
-    )
+    hint_html = f'<span class="chips-hint">{html.escape(hint)}</span>' if hint else ""
+    return (f'<div class="filter-chips" role="status"><span class="chips-label">{html.escape(label)}</span>'
+            f'<ul aria-label="{html.escape(name)}">{items}</ul>{hint_html}</div>')
 
 
 def date_errors_html(dates: DateFilter) -> str:

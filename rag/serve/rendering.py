@@ -69,30 +69,35 @@ _COULD_NOT = {
 _MISSING = re.compile(r"no retrieved passage mentions: (.+)$")
 
 
-def refusal_markdown(answer: Answer, filter_phrase: str = "") -> str:
-    """A refusal as a person would say it, naming the date filter when one was on; the check's
-    own words folded under a details element."""
+def refusal_markdown(answer: Answer, filter_phrase: str = "", only: str = "") -> str:
+    """A refusal as a person would say it, naming the filters that were on (``filter_phrase``:
+    the dates; ``only``: the articles the question was limited to, "the article “…”"), with how
+    to widen them; the check's own words folded under a details element."""
     note = answer.notes[0] if answer.notes else ""
     missing = _MISSING.search(note) if answer.refused_by == "coverage" else None
-    if answer.refused_by == "empty" and filter_phrase:
-        lead = f"I could not find any article {filter_phrase}."
+    if answer.refused_by == "empty" and (filter_phrase or only):
+        lead = f"I could not find any article {filter_phrase}." if not only else f"I could not find {only} {filter_phrase}".rstrip() + "."
     elif missing:
-        where = f"the articles {filter_phrase}" if filter_phrase else "the indexed articles"
+        where = only or (f"the articles {filter_phrase}" if filter_phrase else "the indexed articles")
+        where += f" {filter_phrase}" if only and filter_phrase else ""
         lead = f"I could not find anything about {missing.group(1)} in {where}."
     else:
         lead = _COULD_NOT.get(answer.refused_by or "", "I could not find an answer to this in the indexed articles")
-        lead += f" (only articles {filter_phrase} were searched)." if filter_phrase else "."
+        searched = " ".join(p for p in (only or "articles", filter_phrase) if p)
+        lead += f" (I searched only {searched})." if only or filter_phrase else "."
+    if only:
+        lead += " Try asking about all articles."
     if filter_phrase:
         lead += " Try clearing the date filter."
     why = f"<details class=\"why\"><summary>Why</summary>\n\n{escape(note)}\n\n</details>" if note else ""
     return f"{escape(lead)}\n\n{why}" if why else escape(lead)
 
 
-def answer_markdown(answer: Answer, turn: int, filter_phrase: str = "") -> str:
+def answer_markdown(answer: Answer, turn: int, filter_phrase: str = "", only: str = "") -> str:
     """The checked answer with each [n] as a link to its source in the sources panel, showing the
     sentence it cites on hover and focus; a refusal in plain words (see :func:`refusal_markdown`)."""
     if answer.refused:
-        return refusal_markdown(answer, filter_phrase)
+        return refusal_markdown(answer, filter_phrase, only)
     pieces = []
     pos = 0
     cited = {c.n for c in answer.citations}

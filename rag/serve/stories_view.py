@@ -1,5 +1,5 @@
 """The news views in the browser app: the Briefing and Timeline tabs, and related coverage in the
-chat's Sources panel (for the latest answer's cited articles) and in the Library (click a row)."""
+chat's Sources panel (for the latest answer's cited articles) and in the Library (an article's preview)."""
 
 from __future__ import annotations
 
@@ -122,15 +122,9 @@ def add_related_to_sources(rag: RAG, sources: gr.HTML, turns: gr.State) -> None:
     pick.change(lambda aid: _related(rag, aid), pick, shown, api_visibility="private")
 
 
-def add_related_to_library(rag: RAG, table: gr.Dataframe) -> None:
-    """Below the Library's article table: clicking a row shows that article's related coverage."""
-    with table.parent:  # type: ignore[union-attr]
-        shown = gr.HTML('<p class="views-empty">Click an article to see its story and the coverage before and after it.</p>',
-                        elem_id="library-related")
+def add_related_to_library(rag: RAG, preview: gr.Column, article: gr.State) -> None:
+    """In the Library's article preview: the previewed article's story and its related coverage."""
+    with preview:  # the preview's column, entered again to add to it
+        shown = gr.HTML(_PICK, elem_id="library-related")
 
-    def on_select(rows: Any, event: gr.SelectData) -> str:
-        row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
-        values = rows.values.tolist() if hasattr(rows, "values") else rows
-        return _related(rag, str(values[row][-1])) if 0 <= row < len(values) else _PICK
-
-    table.select(on_select, table, shown, api_visibility="private")
+    article.change(lambda aid: _related(rag, aid) if aid else _PICK, article, shown, api_visibility="private")

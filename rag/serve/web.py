@@ -8,23 +8,27 @@ import io
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from rag.api import RAG
 from rag.errors import RagError
-from rag.ingest.formats import SUPPORTED_SUFFIXES
 from rag.options import AskOptions
 from rag.serve.address import browser_url, check_port
 from rag.serve.chat_assets import CSS as CHAT_CSS
 from rag.serve.chat_assets import HEAD as CHAT_HEAD
 from rag.serve.chat_handlers import ChatHandlers
 from rag.serve.chat_view import build_chat_tab, wire_chat
-from rag.serve.feeds_panel import sync_panel
+from rag.serve.conversation_handlers import ConversationHandlers
+from rag.serve.conversation_view import COPY_HEAD, wire_conversations
+from rag.serve.conversation_view import CSS as CONVERSATION_CSS
+from rag.serve.library_handlers import LibraryHandlers
+from rag.serve.library_view import CSS as LIBRARY_CSS
+from rag.serve.library_view import build_library_tab, wire_library
+from rag.serve.phone_assets import CSS as PHONE_CSS
+from rag.serve.phone_assets import HEAD as PHONE_HEAD
 from rag.serve.request_checks import check_history, check_model, check_question
 from rag.serve.stories_html import STORIES_CSS
 from rag.serve.stories_view import (
@@ -35,7 +39,7 @@ from rag.serve.stories_view import (
     views,
     wire_stories,
 )
-from rag.serve.uploads import WebLimits, discard_gradio_uploads, discard_unreferenced, store_uploads
+from rag.serve.uploads import WebLimits
 from rag.serve.web_guard import WebGuard, allowed_names
 from rag.settings import Settings
 
@@ -43,19 +47,8 @@ from rag.settings import Settings
 # be fetchable back by whoever learns its path.
 FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/", "/file=", "/file/")
 
-CSS = CHAT_CSS + STORIES_CSS  # other views append their rules
-HEAD = CHAT_HEAD
-
-
-def _article_rows(rag: RAG, query: str | None = None) -> list[list[Any]]:
-    return [
-        [a.title, a.source or "", a.published.isoformat() if a.published else "", a.chunk_count, a.id]
-        for a in rag.articles(search=query)
-    ]
-
-
-def _article_choices(rag: RAG) -> list[tuple[str, str]]:
-    return [(f"{a.title} ({a.id})", a.id) for a in rag.articles()]
+CSS = CHAT_CSS + STORIES_CSS + LIBRARY_CSS + CONVERSATION_CSS + PHONE_CSS  # other views append their rules; the phone's come last, to win
+HEAD = CHAT_HEAD + COPY_HEAD + PHONE_HEAD
 
 
 def status_markdown(rag: RAG, llm: str | None = None) -> str:
@@ -69,36 +62,10 @@ def status_markdown(rag: RAG, llm: str | None = None) -> str:
 def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-untyped-def]
     """The Gradio Blocks app over ``rag``. Every session keeps its own conversation."""
     limits = limits or WebLimits.of(rag.settings)
-    upload_dir = rag.store.directory / "uploads"
     llms = rag.available_llms()
 
     chat_handlers = ChatHandlers(rag, llms)
-
-    def add_files(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
-        if not files:
-            return [], gr.skip(), gr.skip(), gr.skip()
-        try:
-            accepted, rows = store_uploads([str(f) for f in files], upload_dir, limits)
-        finally:  # copied into the index (or refused): Gradio's temporary copies go now
-            discard_gradio_uploads([str(f) for f in files], get_upload_folder())
-        if accepted:
-            def on_progress(done: int, total: int) -> None:
-                progress((done, total) if total else 0, desc="Embedding", unit="passages")
-
-            report = rag.add(accepted, progress=on_progress)
-            discard_unreferenced(accepted, upload_dir, rag)  # duplicates and failures keep no copy
-            for result in report.files.values():
-                rows.append([Path(result.path).name, result.status, result.detail()])
-        return rows, _article_rows(rag), gr.update(choices=_article_choices(rag), value=None), status_markdown(rag)
-
-    def remove_article(article_id: str | None) -> tuple[Any, ...]:
-        if not article_id:
-            raise gr.Error("Choose an article to remove first.")
-        before = rag.articles()
-        removed = rag.remove(article_id)
-        discard_unreferenced([a.origin for a in before if a.id in removed], upload_dir, rag)
-        gr.Info(f"Removed {len(removed)} article(s).")
-        return _article_rows(rag), gr.update(choices=_article_choices(rag), value=None), status_markdown(rag)
+    library_handlers = LibraryHandlers(rag, limits, lambda: status_markdown(rag))
 
     def refresh_status(llm: str) -> tuple[Any, ...]:
         llm = llm if llm in llms else rag.settings.llm
@@ -114,10 +81,11 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
 
     # Uploads never submitted (or left by a crash) are deleted after ten minutes, and all at exit.
     with gr.Blocks(title="News RAG", delete_cache=(600, 600)) as app:
-        gr.Markdown("# Ask the news\nAnswers come only from the indexed articles and cite them as [n]; click a citation to see its passage.")
+        gr.Markdown("# Ask the news\nAnswers come only from the indexed articles and cite them as [n]; click a citation to see its passage.",
+                    elem_id="intro")
         status = gr.Markdown(status_markdown(rag), elem_id="status")
         timer = gr.Timer(2.0)
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Chat", id="chat"):
                 chat = build_chat_tab(rag, llms)
             with gr.Tab("Briefing", id="briefing"):
@@ -125,36 +93,17 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
             with gr.Tab("Timeline", id="timeline"):
                 timeline_parts = build_timeline_tab(rag)
             with gr.Tab("Library", id="library"):
-                with gr.Row():
-                    with gr.Column(scale=3):
-                        lib_search = gr.Textbox(label="Search articles", placeholder="title, source, author or id", elem_id="library-search")
-                        table = gr.Dataframe(
-                            value=_article_rows(rag), headers=["Title", "Source", "Published", "Passages", "ID"],
-                            interactive=False, wrap=True, elem_id="articles",
-                            column_widths=["44%", "20%", "14%", "8%", "14%"],
-                        )
-                    with gr.Column(scale=2):
-                        files = gr.File(
-                            label=f"Add articles ({', '.join(SUPPORTED_SUFFIXES)}; up to {limits.max_upload_files} files, "
-                            f"{limits.max_upload_bytes // 1_000_000} MB each)",
-                            file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), elem_id="upload",
-                        )
-                        add = gr.Button("Add to index", variant="primary", elem_id="add")
-                        results = gr.Dataframe(headers=["File", "Result", "Detail"], interactive=False, wrap=True, elem_id="upload-results")
-                        remove_choice = gr.Dropdown(_article_choices(rag), label="Remove an article", elem_id="remove-choice")
-                        remove = gr.Button("Remove", variant="stop", elem_id="remove")
-                        sync_panel(rag, [table, remove_choice, status], lambda: (  # rag.serve.feeds_panel: Sync feeds
-                            _article_rows(rag), gr.update(choices=_article_choices(rag), value=None), status_markdown(rag)))
+                library = build_library_tab(library_handlers, limits, status)  # rag.serve.library_view
 
-        wire_chat(chat, chat_handlers, app)
+        asked = wire_chat(chat, chat_handlers, app)
+        wire_conversations(chat, ConversationHandlers(rag, chat_handlers), app, asked)  # rag.serve.conversation_view
         wire_stories(rag, views(briefing_parts, timeline_parts))  # rag.serve.stories_view: briefing, timeline, related
         add_related_to_sources(rag, chat.sources, chat.turns)
-        add_related_to_library(rag, table)
-        timer.tick(refresh_status, chat.llm, [status, timer], api_visibility="private")
+        wire_library(library, library_handlers, app, tabs, chat.article)
+        add_related_to_library(rag, library.preview, library.preview_id)
+        # Hidden progress: a veiled status line (Gradio fades a pending output) every 2 s reads as a flicker.
+        timer.tick(refresh_status, chat.llm, [status, timer], api_visibility="private", show_progress="hidden")
         chat.llm.change(choose_model, chat.llm, [status, timer], api_visibility="private")
-        lib_search.change(lambda q: _article_rows(rag, q), lib_search, table, api_visibility="private")
-        add.click(add_files, files, [results, table, remove_choice, status], api_name="add_articles")
-        remove.click(remove_article, remove_choice, [table, remove_choice, status], api_name="remove_article")
 
         def answer_api(question: str, history: list[list[str]] | None = None, k: int = 0, llm: str = "") -> dict[str, Any]:
             """Answer a question; history is [[question, answer], ...]; llm is one of the listed
@@ -167,7 +116,6 @@ def build_app(rag: RAG, limits: WebLimits | None = None):  # type: ignore[no-unt
             return answer.to_dict()
 
         gr.api(answer_api, api_name="answer", concurrency_limit=8, concurrency_id="chat")
-        app.load(lambda: (_article_rows(rag), gr.update(choices=_article_choices(rag)), status_markdown(rag)), None, [table, remove_choice, status], api_visibility="private")
     return app
 
 

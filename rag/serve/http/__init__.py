@@ -38,10 +38,10 @@ from rag.index.periods import article_infos
 from rag.serve.admission import Admission, run_unless_client_leaves
 from rag.serve.http.chat import _AnswerStream, _Chat, _last_answer
 from rag.serve.http.errors import ApiError, _install_error_handlers, error_body
+from rag.serve.http.feeds import feeds_router
 from rag.serve.http.ingest import _articles_as_files, _ingest_files, _uploaded_files
 from rag.serve.http.limits import _Guard
 from rag.serve.http.shapes import ArticlesIn, ChatRequest, SearchRequest, _article_json, _hit_json
-from rag.serve.http.feeds import feeds_router
 from rag.serve.http.stories import stories_router
 from rag.serve.request_checks import check_text, check_today
 from rag.serve.uploads import WebLimits, discard_unreferenced
