@@ -206,7 +206,7 @@ def test_hostile_article_renders_as_text(server, browser, tmp_path: Path):
     assert page.evaluate("window.__pwned") is None
     assert '<img src=x onerror="window.__pwned = 2">' in page.locator("#sources").text_content()
     page.get_by_role("tab", name="Library").click()
-    page.fill("#library-search textarea", "Zanzibar")
+    page.fill("#library-search input, #library-search textarea", "Zanzibar")
     page.wait_for_timeout(1000)
     assert "<script>" in page.inner_text("#articles")
     assert page.evaluate("window.__pwned") is None
