@@ -152,3 +152,8 @@ def numbers(text: str) -> set[str]:
         token = m.group().lower()
         out.add(_NUMBER_WORDS.get(token, token.replace(",", "")))
     return out
+
+
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """"1 article", "3 articles": a count with its noun, for messages people read."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"

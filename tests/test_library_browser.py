@@ -71,6 +71,8 @@ def test_remove_asks_first_names_the_article_deletes_its_upload_and_undo_brings_
     page.click("#add")
     _wait(page, "document.querySelector('#articles').innerText.includes('Ambry lighthouse repainted')", timeout=120_000)
     (upload,) = list((rag.store.directory / "uploads").iterdir())
+    # The result names the file as the user named it, not the stored copy's name.
+    assert upload.name != "ambry.md" and "ambry.md" in page.inner_text("#upload-results")
     assert "Ambry" in upload.read_text() and page.locator("#articles input.library-pick:checked").count() == 0
 
     _pick(page, "Ambry lighthouse repainted").check()

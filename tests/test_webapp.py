@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rag.results import Answer, ArticleInfo, Citation, Hit
 from rag.serve.rendering import answer_markdown, escape, sources_html
-from rag.serve.uploads import WebLimits, safe_upload_name, store_uploads
+from rag.serve.uploads import WebLimits, safe_upload_name, store_uploads, upload_display_name
 
 EVIL = 'Breaking <script>alert(1)</script> <img src=x onerror="alert(2)"> [click](javascript:alert(3)) **bold**'
 INFO = ArticleInfo("e1", "<b>Evil</b> headline", "Src <i>x</i>", "javascript:alert(4)", None, date(2024, 1, 2), "e.txt", 1, "now")
@@ -63,6 +63,8 @@ def test_uploads_are_limited_in_type_size_and_count(tmp_path: Path):
     dest = tmp_path / "uploads"
     accepted, rejected = store_uploads([str(ok), str(big), str(exe)], dest, WebLimits(max_upload_bytes=1000, max_upload_files=5))
     assert [p.parent for p in accepted] == [dest] and accepted[0].read_text() == "Title\nSome text."
+    assert accepted[0].name != "story.txt" and upload_display_name(accepted[0]) == "story.txt"  # shown as the user named it
+    assert upload_display_name("notes-2024.md") == "notes-2024.md"
     assert rejected == [
         ["big.md", "rejected", "2,000 bytes; the limit is 1,000"],
         ["tool.exe", "rejected", "unsupported file type '.exe'"],
@@ -75,3 +77,10 @@ def test_limits_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("RAG_MAX_UPLOAD_BYTES", "1234")
     monkeypatch.setenv("RAG_MAX_UPLOAD_FILES", "3")
     assert WebLimits() == WebLimits(max_upload_bytes=1234, max_upload_files=3)
+
+
+def test_counts_read_as_words():
+    from rag.text import counted
+
+    assert counted(1, "article") == "1 article" and counted(1002, "article") == "1,002 articles"
+    assert counted(1, "story", "stories") == "1 story" and counted(0, "story", "stories") == "0 stories"

@@ -10,6 +10,7 @@ import click
 
 from rag.cli.common import echo, open_rag
 from rag.stories.results import Briefing, Quote, Related, RelatedStory, Timeline
+from rag.text import counted
 
 
 def _span(days: list) -> str:  # type: ignore[type-arg]
@@ -24,7 +25,7 @@ def _quote_line(q: Quote) -> str:
 
 def print_briefing(briefing: Briefing) -> None:
     about = f" about '{briefing.topic}'" if briefing.topic else ""
-    echo(f"Briefing {briefing.since} to {briefing.until}{about}: {len(briefing.stories)} stories from {briefing.articles} articles")
+    echo(f"Briefing {briefing.since} to {briefing.until}{about}: {counted(len(briefing.stories), 'story', 'stories')} from {counted(briefing.articles, 'article')}")
     if not briefing.stories:
         echo("no articles were published in this period" + (" about this topic" if briefing.topic else ""))
     for i, story in enumerate(briefing.stories, start=1):

@@ -5,7 +5,6 @@ and "Ask about this article". Each session's selection and removals live in its 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -17,7 +16,7 @@ from rag.errors import RagError
 from rag.serve.article_filter import filter_update
 from rag.serve.library_html import article_list_html, confirm_html, note_html, preview_html, removed_html
 from rag.serve.request_checks import check_text
-from rag.serve.uploads import WebLimits, discard_gradio_uploads, discard_unreferenced, store_uploads
+from rag.serve.uploads import WebLimits, discard_gradio_uploads, discard_unreferenced, store_uploads, upload_display_name
 
 MAX_SELECTED = 10_000  # ids one selection event may carry (a hand-made request could send any number)
 UNDO_DEPTH = 20  # removals a session can undo, latest first
@@ -181,7 +180,7 @@ class LibraryHandlers:
             report = self.rag.add(accepted, progress=on_progress)
             discard_unreferenced(accepted, self.upload_dir, self.rag)
             for result in report.files.values():
-                rows.append([Path(result.path).name, result.status, result.detail()])
+                rows.append([upload_display_name(result.path), result.status, result.detail()])
         return rows, *self.refresh()
 
     def remove_api(self, article_ref: str | None) -> tuple[Any, ...]:

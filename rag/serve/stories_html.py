@@ -9,6 +9,7 @@ from datetime import date
 
 from rag.results import ArticleInfo
 from rag.stories.results import Briefing, Quote, Related, RelatedStory, Timeline
+from rag.text import counted
 
 STORIES_CSS = """
 .story { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 14px; margin: 10px 0; }
@@ -70,7 +71,7 @@ def _cites(prefix: str, quotes: Sequence[Quote]) -> str:
 
 def briefing_html(briefing: Briefing) -> str:
     about = f" about “{html.escape(briefing.topic)}”" if briefing.topic else ""
-    head = (f'<p class="story-meta" id="briefing-summary">{len(briefing.stories)} stories from {briefing.articles} articles '
+    head = (f'<p class="story-meta" id="briefing-summary">{counted(len(briefing.stories), "story", "stories")} from {counted(briefing.articles, "article")} '
             f"published {briefing.since} to {briefing.until}{about}.</p>")
     if not briefing.stories:
         return head + '<p class="views-empty">No articles were published in this period. Try a wider period.</p>'

@@ -63,6 +63,13 @@ def store_uploads(paths: list[str], upload_dir: Path, limits: WebLimits) -> tupl
     return accepted, rejected
 
 
+def upload_display_name(path: str | Path) -> str:
+    """The name the user uploaded, for the results table: ``store_uploads`` keeps each copy as
+    ``<stem>-<10 hex digits of its digest><suffix>`` (never overwriting), a name nobody chose."""
+    name = Path(path).name
+    return re.sub(r"-[0-9a-f]{10}(?=\.[^.]+$)", "", name)
+
+
 def discard_unreferenced(paths: Iterable[str | Path], upload_dir: Path, rag: RAG) -> list[Path]:
     """Delete the stored uploads among ``paths`` that no indexed article comes from any more
     (its articles were removed, or it added none): a kept copy would hold text the index no

@@ -42,6 +42,7 @@ from rag.serve.stories_view import (
 from rag.serve.uploads import WebLimits
 from rag.serve.web_guard import WebGuard, allowed_names
 from rag.settings import Settings
+from rag.text import counted
 
 # Gradio's routes that serve files by path: this app shows no files, and an upload must not
 # be fetchable back by whoever learns its path.
@@ -159,7 +160,7 @@ def launch(
         raise RagError("RAG_USERNAME/RAG_PASSWORD protect the chat but not the API at /v1: set RAG_API_KEY too")
     info = rag.info()
     print(
-        f"index {info.directory}: {info.articles} articles, {info.chunks} passages; embedder {info.embedder}; "
+        f"index {info.directory}: {counted(info.articles, 'article')}, {counted(info.chunks, 'passage')}; embedder {info.embedder}; "
         f"LLM {info.llm} loading in the background; ready in {time.perf_counter() - started:.1f}s",
         file=out, flush=True,
     )
