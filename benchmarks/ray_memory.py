@@ -1,7 +1,7 @@
 """Peak driver memory of `--engine ray` against article count: this tree against the ``rag``
-package at ``--before`` (default: the last streaming driver with a per-article report and the
-run's duplicate sets in memory; 6c921d5 is the one that read every file and parsed every article
-before embedding any). Both run through ``RAG.add(..., engine="ray")``, each from its own tree.
+package at ``--before`` (default: the last driver that listed every path of the archive before
+reading any file; 6ee2b4d had a per-article report and the run's duplicate sets in memory,
+6c921d5 read every file and parsed every article before embedding any). Both run through ``RAG.add(..., engine="ray")``, each from its own tree.
 
 Each run is a fresh process: a local Ray cluster (2 CPUs), a fresh index, one JSON file per
 article (distinct synthetic articles of ~150 words, no near-duplicates), ingested with 2 workers.
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TREE = os.environ.get("RAG_BENCH_TREE", str(ROOT))  # where this run's ``rag`` comes from (set per version)
 sys.path.insert(0, TREE)
 
-BEFORE = "6ee2b4d"  # the last commit with two drivers, a per-article report and in-memory duplicate sets
+BEFORE = "f44d0ae"  # the last commit whose folder walk listed (and sorted) every path before the first file
 WORDS = [f"{a}{b}" for a in ("har", "vel", "tor", "mik", "sun", "dra", "pol", "ken", "lu", "ost", "bre", "qua")
          for b in ("bor", "dan", "ett", "ix", "om", "ul", "ar", "en", "is", "ok", "ash", "ine", "und", "ep")]
 

@@ -145,3 +145,75 @@ def test_a_removal_waits_for_a_running_ingest_under_the_one_lock(tmp_path: Path)
     assert removed == [[first]] and rag.info().articles == 12
     rag.close()
     assert not (index / ".lock").exists()  # one lock file: the store takes no lock of its own
+
+
+def _long_archive(folder: Path, n: int, sentences: int = 400) -> Path:
+    """``n`` distinct articles of random words (so no near-duplicates), one JSON file each."""
+    import random
+
+    rng = random.Random(n)
+    words = [f"{a}{b}" for a in "bcdfghklmnprstvz" for b in ("ar", "en", "ix", "ol", "um", "ey")]
+    folder.mkdir()
+    for i in range(n):
+        body = " ".join(" ".join(rng.choice(words) for _ in range(12)).capitalize() + "." for _ in range(sentences))
+        (folder / f"{i:03d}.json").write_text(json.dumps({"id": f"long-{i}", "title": f"Long report {i}", "body": body}))
+    return folder
+
+
+def test_the_local_engine_holds_a_bounded_window_of_the_archive(tmp_path: Path, monkeypatch):
+    """The local engine streams as the Ray engine does: files are loaded ``WINDOW_FILES`` at a time
+    and the next window only once this one is committed, so the Python heap of an ingest peaks
+    alike for an archive four times the size (it held every article and its chunks before)."""
+    import tracemalloc
+
+    monkeypatch.setattr("rag.ingest.engines.local.WINDOW_FILES", 8)
+    monkeypatch.setattr("rag.ingest.driver.COMMIT_BATCH", 8)
+    peaks, progress = [], []
+    for n in (40, 160):
+        folder = _long_archive(tmp_path / f"archive-{n}", n, sentences=120)  # ~6 KB articles
+        calls: list[tuple[int, int]] = []
+        # A small file cap: reading a file briefly allocates a buffer of the cap (25 MB by default).
+        settings = Settings(index_dir=tmp_path / f"index-{n}", seeds_dir=None, max_file_bytes=1_000_000)
+        with RAG.open(settings=settings, embedder=HashingEmbedder(), llm=ExtractiveFakeGenerator(), seed=False) as rag:
+            rag.add([ROOT / "tests" / "data" / "briefing.md"])  # imports the code a commit needs
+            tracemalloc.start()
+            try:
+                report = rag.add([folder], progress=lambda done, of: calls.append((done, of)))
+                peaks.append(tracemalloc.get_traced_memory()[1])
+            finally:
+                tracemalloc.stop()
+            assert report.counts.added == n and not report.failed and rag.check().ok
+        progress.append((calls, report.chunks))
+    small, big = peaks
+    assert big < 1.25 * small, f"the heap peaked at {small / 1e6:.1f} MB for 40 articles, {big / 1e6:.1f} MB for 160"
+    # Progress counts chunks; the total grows a window at a time and ends at every chunk embedded.
+    calls, chunks = progress[1]
+    assert calls[-1] == (chunks, chunks) and calls[0][1] < chunks
+    assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in zip(calls, calls[1:]))
+
+
+def test_a_long_articles_signature_is_hashed_in_slices(monkeypatch):
+    """MinHash over a long article: datasketch builds a shingles x permutations matrix per call, so
+    the shingles go in slices (one call over a 130 KB article held 27 MB), with the same signature."""
+    import random
+    import tracemalloc
+
+    import numpy as np
+    from datasketch import MinHash
+
+    from rag.documents import dedup
+
+    rng = random.Random(5)
+    words = [f"w{i}" for i in range(400)]
+    text = " ".join(rng.choice(words) for _ in range(26_000))  # ~26,000 distinct 5-word shingles, ~130 KB
+    whole = MinHash(num_perm=dedup.NUM_PERM, seed=dedup._SEED, scheme=dedup._SCHEME)
+    whole.update_batch(list(dedup.shingles(text)))
+    dedup.signature("warm up the import")
+    tracemalloc.start()
+    try:
+        sliced = dedup.signature(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(sliced, np.asarray(whole.hashvalues, dtype=np.uint64))
+    assert peak < 12e6, f"a signature of a 130 KB article peaked at {peak / 1e6:.1f} MB"

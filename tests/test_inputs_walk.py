@@ -218,3 +218,24 @@ def test_cli_never_prints_terminal_escapes_from_file_names(tmp_path: Path, minil
     assert "bad\\x1b[2J\\x1b[31m.json" in result.stderr and "latin\\xe9.txt" in result.stderr
     check = _cli(index, "check")
     assert "\x1b" not in check.stdout + check.stderr
+
+
+def test_the_walk_yields_sorted_paths_as_it_reaches_them(tmp_path: Path):
+    """Folders are walked lazily, in the order ``sorted()`` gives the paths (names that sort
+    differently as strings and as path parts included), so an archive's paths are never all held:
+    a file created in a later folder after the first one was yielded is still found."""
+    from rag.ingest.formats import iter_files
+
+    top = tmp_path / "archive"
+    names = ["a/b/1.txt", "a/2.txt", "a-b/3.txt", "a.b", "b/c/d/4.txt", "b/5.txt", "c.txt", "z/6.txt", "z/.hidden/7.txt"]
+    for name in names:
+        (top / name).parent.mkdir(parents=True, exist_ok=True)
+        (top / name).write_text(GOOD)
+    (top / "b" / "5.meta.json").write_text("{}")  # a sidecar is not a file of its own
+    walk = iter_files([top])
+    first = next(walk)
+    (top / "z" / "5b.txt").write_text(GOOD)  # appears after the walk started, in a folder not yet listed
+    found = [first, *walk]
+    expected = sorted(p for p in top.rglob("*") if p.is_file() and ".hidden" not in p.parts and not p.name.endswith(".meta.json"))
+    assert found == expected and top / "z" / "5b.txt" in found
+    assert first == top / "a" / "2.txt"  # "a/2.txt" before "a/b/1.txt" and before "a-b/3.txt", as sorted() has it

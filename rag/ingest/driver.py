@@ -5,7 +5,7 @@
 
 It alone maps failures to files, counts per-file results and writes the index, so the local and
 the Ray engine report and index alike. It holds one window of the archive at a time (how large
-is the engine's choice: the local engine loads everything at once, Ray streams), and the report
+is the engine's choice: 512 files locally, a few parse batches on Ray), and the report
 keeps exact counts but at most ``IngestReport.keep`` entries per list; each file's full result
 goes to ``on_file`` when the file is done."""
 

@@ -1,13 +1,15 @@
 """The local engine: every stage in this process, with the embedder already loaded here.
 
-It loads all files first and chunks every planned article before embedding any, so progress
-counts chunks against a total known from the start (the archive is held whole: for archives
-beyond memory, use the Ray engine, which streams)."""
+Like the Ray engine it streams: files are loaded ``WINDOW_FILES`` at a time, and the next window
+is read only once this one's articles are committed, so the archive is never held whole.
+Progress counts chunks; its total is every planned chunk of the windows loaded so far (for up to
+``WINDOW_FILES`` files, as for an upload, the whole total from the start)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +18,11 @@ from rag.documents.articles import Article
 from rag.documents.chunking import ChunkerSettings
 from rag.index.store import ArticleUpdate
 from rag.ingest.engines import Progress
-from rag.ingest.formats import LoadResult, load_paths
+from rag.ingest.formats import LoadFailure, LoadResult, iter_files, load_file
 from rag.ingest.stages import chunk, embed
 from rag.models.embedding import Embedder
+
+WINDOW_FILES = 512  # files loaded at a time: bounds the articles held, still many commit batches each
 
 
 class LocalEngine:
@@ -35,13 +39,26 @@ class LocalEngine:
         return nullcontext()
 
     def load(self, paths: Iterable[str | Path], max_bytes: int, follow_symlinks: bool) -> Iterator[LoadResult]:
-        yield load_paths(paths, max_bytes=max_bytes, follow_symlinks=follow_symlinks)
+        skipped: list[LoadFailure] = []  # what the walk skips, in walk order among the files' own failures
+        files = iter_files(paths, follow_symlinks, skipped)
+        while True:
+            window = LoadResult()
+            for path in islice(files, WINDOW_FILES):
+                window.failures.extend(skipped)
+                skipped.clear()
+                one = load_file(path, max_bytes)
+                window.articles.extend(one.articles)
+                window.failures.extend(one.failures)
+                window.warnings.extend(one.warnings)
+            window.failures.extend(skipped)
+            skipped.clear()
+            if not (window.articles or window.failures or window.warnings):
+                return
+            yield window
 
     def embed(self, planned: Iterable[list[Article]], commit_batch: int, progress: Progress | None) -> Iterator[ArticleUpdate]:
         assert self._chunker is not None, "embed() runs inside running()"
-        chunked = chunk([a for window in planned for a in window], self._chunker, self.embedder.count_tokens)
-        total = sum(len(c) for _, c in chunked)
-        done = 0
+        done = total = 0
 
         def tick(n: int) -> None:
             nonlocal done
@@ -49,11 +66,14 @@ class LocalEngine:
             if progress:
                 progress(done, total)
 
-        if progress:
-            progress(0, total)
         empty = np.zeros((0, self.embedder.dim), dtype=np.float32)
-        for start in range(0, len(chunked), commit_batch):  # one commit batch embedded at a time
-            part = chunked[start : start + commit_batch]
-            embedded = iter(embed([(a, c) for a, c in part if c], self.embedder, tick))
-            for a, c in part:
-                yield next(embedded) if c else ArticleUpdate(a, [], empty)
+        for window in planned:  # the driver plans the next window only when this one is used up
+            chunked = chunk(window, self._chunker, self.embedder.count_tokens)
+            total += sum(len(c) for _, c in chunked)
+            if progress:
+                progress(done, total)
+            for start in range(0, len(chunked), commit_batch):  # one commit batch embedded at a time
+                part = chunked[start : start + commit_batch]
+                embedded = iter(embed([(a, c) for a, c in part if c], self.embedder, tick))
+                for a, c in part:
+                    yield next(embedded) if c else ArticleUpdate(a, [], empty)

@@ -155,53 +155,59 @@ def load_file(path: Path, max_bytes: int = 25_000_000) -> LoadResult:
     return load_bytes(path, data, sidecar)
 
 
-def _walk(top: Path, follow_symlinks: bool, skipped: list[LoadFailure]) -> list[Path]:
-    """Files below ``top`` (hidden ones and sidecars skipped), walked with a stack rather than
-    recursion (a 1,100-deep tree must not hit Python's recursion limit). Symbolic links that
-    lead out of ``top`` are skipped with a reason unless ``follow_symlinks``; followed folders
-    are entered once (a link back up would loop)."""
+def _walk(top: Path, follow_symlinks: bool, skipped: list[LoadFailure]) -> Iterator[Path]:
+    """Files below ``top`` in sorted path order (hidden ones and sidecars skipped), yielded as
+    the walk reaches them: a depth-first walk over each folder's sorted entries, so only one
+    listing per level is held, never the archive's paths (100,000 files must not cost the
+    driver 100,000 paths), and with a stack of iterators rather than recursion (a 1,100-deep
+    tree must not hit Python's recursion limit). Symbolic links that lead out of ``top`` are
+    skipped with a reason unless ``follow_symlinks``; followed folders are entered once (a link
+    back up would loop)."""
     root = top.resolve()
     seen: set[tuple[int, int]] = set()
-    found: list[Path] = []
-    stack = [top]
+    levels: list[Iterator[os.DirEntry[str]]] = []
     follow_hint = "pass --follow-symlinks (add(..., follow_symlinks=True)) to index what links point to"
-    while stack:
-        folder = stack.pop()
+
+    def enter(folder: Path) -> None:
         try:
             info = folder.stat()
             if (info.st_dev, info.st_ino) in seen:
-                continue
+                return
             seen.add((info.st_dev, info.st_ino))
             with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                levels.append(iter(sorted(it, key=lambda e: e.name)))
         except OSError as e:
             skipped.append(LoadFailure.of(shown_path(folder), f"cannot read the folder ({e.strerror or e})"))
+
+    enter(top)
+    while levels:
+        entry = next(levels[-1], None)
+        if entry is None:
+            levels.pop()
             continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            path = Path(entry.path)
-            try:
-                if entry.is_symlink():
-                    target = path.resolve()
-                    if not follow_symlinks and not target.is_relative_to(root):
-                        skipped.append(LoadFailure.of(shown_path(path), f"skipped: a symbolic link to "
-                                                   f"{shown_path(target)}, outside {shown_path(top)}; {follow_hint}"))
-                        continue
-                    if target.is_dir():
-                        if follow_symlinks:  # inside the folder, its files are reached through the real path
-                            stack.append(path)
-                        continue
-                    if not target.exists():
-                        skipped.append(LoadFailure.of(shown_path(path), "skipped: a broken symbolic link"))
-                        continue
-                if entry.is_dir():
-                    stack.append(path)
-                elif entry.is_file() and not entry.name.endswith(SIDECAR_SUFFIX):
-                    found.append(path)
-            except OSError as e:
-                skipped.append(LoadFailure.of(shown_path(path), f"cannot read ({e.strerror or e})"))
-    return sorted(found)
+        if entry.name.startswith("."):
+            continue
+        path = Path(entry.path)
+        try:
+            if entry.is_symlink():
+                target = path.resolve()
+                if not follow_symlinks and not target.is_relative_to(root):
+                    skipped.append(LoadFailure.of(shown_path(path), f"skipped: a symbolic link to "
+                                               f"{shown_path(target)}, outside {shown_path(top)}; {follow_hint}"))
+                    continue
+                if target.is_dir():
+                    if follow_symlinks:  # inside the folder, its files are reached through the real path
+                        enter(path)
+                    continue
+                if not target.exists():
+                    skipped.append(LoadFailure.of(shown_path(path), "skipped: a broken symbolic link"))
+                    continue
+            if entry.is_dir():
+                enter(path)
+            elif entry.is_file() and not entry.name.endswith(SIDECAR_SUFFIX):
+                yield path
+        except OSError as e:
+            skipped.append(LoadFailure.of(shown_path(path), f"cannot read ({e.strerror or e})"))
 
 
 def iter_files(
