@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from rag.documents.articles import Article
 from rag.documents.chunking import ChunkerSettings
 from rag.index.store import ArticleUpdate
 from rag.ingest.engines import Progress
-from rag.ingest.formats import LoadFailure, LoadResult, iter_files, load_file
+from rag.ingest.formats import LoadResult, load_windows
 from rag.ingest.stages import chunk, embed
 from rag.models.embedding import Embedder
 
@@ -39,22 +38,7 @@ class LocalEngine:
         return nullcontext()
 
     def load(self, paths: Iterable[str | Path], max_bytes: int, follow_symlinks: bool) -> Iterator[LoadResult]:
-        skipped: list[LoadFailure] = []  # what the walk skips, in walk order among the files' own failures
-        files = iter_files(paths, follow_symlinks, skipped)
-        while True:
-            window = LoadResult()
-            for path in islice(files, WINDOW_FILES):
-                window.failures.extend(skipped)
-                skipped.clear()
-                one = load_file(path, max_bytes)
-                window.articles.extend(one.articles)
-                window.failures.extend(one.failures)
-                window.warnings.extend(one.warnings)
-            window.failures.extend(skipped)
-            skipped.clear()
-            if not (window.articles or window.failures or window.warnings):
-                return
-            yield window
+        return load_windows(paths, WINDOW_FILES, max_bytes, follow_symlinks)
 
     def embed(self, planned: Iterable[list[Article]], commit_batch: int, progress: Progress | None) -> Iterator[ArticleUpdate]:
         assert self._chunker is not None, "embed() runs inside running()"

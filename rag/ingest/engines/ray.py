@@ -174,10 +174,7 @@ def _windows(parsed: Iterable[tuple[list[LoadFailure | None], list[LoadResult]]]
         done = iter(results)
         loaded = LoadResult()
         for f in failed:
-            one = LoadResult(failures=[f]) if f is not None else next(done)
-            loaded.articles.extend(one.articles)
-            loaded.failures.extend(one.failures)
-            loaded.warnings.extend(one.warnings)
+            loaded.extend(LoadResult(failures=[f]) if f is not None else next(done))
         yield loaded
 
 

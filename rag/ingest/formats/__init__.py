@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -225,18 +227,33 @@ def iter_files(
             yield path
 
 
+def load_windows(
+    paths: Iterable[str | Path], files_per_window: int, max_bytes: int = 25_000_000, follow_symlinks: bool = False
+) -> Iterator[LoadResult]:
+    """Every file under ``paths``, loaded ``files_per_window`` files at a time: each window's
+    articles, and its failures (the walk's among the files') and warnings in file order. The
+    next window is read only when this one has been taken."""
+    skipped: list[LoadFailure] = []
+    files = iter_files(paths, follow_symlinks, skipped)
+    while True:
+        window = LoadResult()
+        for path in islice(files, files_per_window):
+            window.failures.extend(skipped)  # what the walk skipped before reaching this file
+            skipped.clear()
+            window.extend(load_file(path, max_bytes))
+        window.failures.extend(skipped)
+        skipped.clear()
+        if not (window.articles or window.failures or window.warnings):
+            return
+        yield window
+
+
 def load_paths(paths: Iterable[str | Path], max_bytes: int = 25_000_000, follow_symlinks: bool = False) -> LoadResult:
     """Load every file under ``paths``. Failures are collected per file, the rest still loads."""
-    result = LoadResult()
-    for path in iter_files(paths, follow_symlinks, result.failures):
-        one = load_file(path, max_bytes)
-        result.articles.extend(one.articles)
-        result.failures.extend(one.failures)
-        result.warnings.extend(one.warnings)
-    return result
+    return next(load_windows(paths, sys.maxsize, max_bytes, follow_symlinks), LoadResult())
 
 
 __all__ = [
     "SIDECAR_SUFFIX", "SUPPORTED_SUFFIXES", "LoadFailure", "LoadResult", "LoadWarning", "decode_text", "iter_files",
-    "load_bytes", "load_file", "load_paths", "name_problem", "read_file", "shown_path", "sidecar_path",
+    "load_bytes", "load_file", "load_paths", "load_windows", "name_problem", "read_file", "shown_path", "sidecar_path",
 ]

@@ -49,6 +49,12 @@ class LoadResult:
     failures: list[LoadFailure] = field(default_factory=list)
     warnings: list[LoadWarning] = field(default_factory=list)
 
+    def extend(self, other: LoadResult) -> None:
+        """Append ``other``'s articles, failures and warnings (file order is kept by the caller)."""
+        self.articles.extend(other.articles)
+        self.failures.extend(other.failures)
+        self.warnings.extend(other.warnings)
+
 
 Warn = Callable[[str], None]
 
