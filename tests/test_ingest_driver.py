@@ -160,34 +160,49 @@ def _long_archive(folder: Path, n: int, sentences: int = 400) -> Path:
     return folder
 
 
-def test_the_local_engine_holds_a_bounded_window_of_the_archive(tmp_path: Path, monkeypatch):
+_MEASURE_INGEST = """
+import json, sys, tracemalloc
+from pathlib import Path
+import rag.ingest.driver, rag.ingest.engines.local
+from rag import RAG, Settings
+from rag.testing import ExtractiveFakeGenerator, HashingEmbedder
+rag.ingest.engines.local.WINDOW_FILES = rag.ingest.driver.COMMIT_BATCH = 8
+folder, index, first = map(Path, sys.argv[1:])
+# A small file cap: reading a file briefly allocates a buffer of the cap (25 MB by default).
+settings = Settings(index_dir=index, seeds_dir=None, max_file_bytes=1_000_000)
+calls = []
+with RAG.open(settings=settings, embedder=HashingEmbedder(), llm=ExtractiveFakeGenerator(), seed=False) as r:
+    r.add([first])  # imports the code a commit needs
+    tracemalloc.start()
+    report = r.add([folder], progress=lambda done, of: calls.append((done, of)))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(json.dumps({"peak": peak, "calls": calls, "chunks": report.chunks, "added": report.counts.added,
+                      "failed": len(report.failed), "ok": r.check().ok}))
+"""
+
+
+def test_the_local_engine_holds_a_bounded_window_of_the_archive(tmp_path: Path):
     """The local engine streams as the Ray engine does: files are loaded ``WINDOW_FILES`` at a time
     and the next window only once this one is committed, so the Python heap of an ingest peaks
-    alike for an archive four times the size (it held every article and its chunks before)."""
-    import tracemalloc
+    alike for an archive four times the size (it held every article and its chunks before).
+    Each ingest is measured in a fresh process: tracemalloc counts every thread's allocations,
+    and threads other tests leave behind in this one would be counted too."""
+    import subprocess
+    import sys
 
-    monkeypatch.setattr("rag.ingest.engines.local.WINDOW_FILES", 8)
-    monkeypatch.setattr("rag.ingest.driver.COMMIT_BATCH", 8)
-    peaks, progress = [], []
+    runs = {}
     for n in (40, 160):
         folder = _long_archive(tmp_path / f"archive-{n}", n, sentences=120)  # ~6 KB articles
-        calls: list[tuple[int, int]] = []
-        # A small file cap: reading a file briefly allocates a buffer of the cap (25 MB by default).
-        settings = Settings(index_dir=tmp_path / f"index-{n}", seeds_dir=None, max_file_bytes=1_000_000)
-        with RAG.open(settings=settings, embedder=HashingEmbedder(), llm=ExtractiveFakeGenerator(), seed=False) as rag:
-            rag.add([ROOT / "tests" / "data" / "briefing.md"])  # imports the code a commit needs
-            tracemalloc.start()
-            try:
-                report = rag.add([folder], progress=lambda done, of: calls.append((done, of)))
-                peaks.append(tracemalloc.get_traced_memory()[1])
-            finally:
-                tracemalloc.stop()
-            assert report.counts.added == n and not report.failed and rag.check().ok
-        progress.append((calls, report.chunks))
-    small, big = peaks
+        out = subprocess.run([sys.executable, "-c", _MEASURE_INGEST, str(folder), str(tmp_path / f"index-{n}"),
+                              str(ROOT / "tests" / "data" / "briefing.md")], capture_output=True, text=True, cwd=ROOT)
+        assert out.returncode == 0, out.stderr[-3000:]
+        runs[n] = json.loads(out.stdout.strip().splitlines()[-1])
+        assert (runs[n]["added"], runs[n]["failed"], runs[n]["ok"]) == (n, 0, True)
+    small, big = runs[40]["peak"], runs[160]["peak"]
     assert big < 1.25 * small, f"the heap peaked at {small / 1e6:.1f} MB for 40 articles, {big / 1e6:.1f} MB for 160"
     # Progress counts chunks; the total grows a window at a time and ends at every chunk embedded.
-    calls, chunks = progress[1]
+    calls, chunks = [tuple(c) for c in runs[160]["calls"]], runs[160]["chunks"]
     assert calls[-1] == (chunks, chunks) and calls[0][1] < chunks
     assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in zip(calls, calls[1:]))
 
